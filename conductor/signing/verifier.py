@@ -1,0 +1,136 @@
+"""Turn plugin bytes, a signature file and a policy into a verdict.
+
+`verify_plugin` is the one entry point: it takes the bytes that will be compiled, so what is
+verified is exactly what runs. It never raises for a bad signature; the verdict says why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import nacl.exceptions
+from nacl.signing import VerifyKey
+
+from conductor.errors import ConductorError, SignatureError, UntrustedKeyError
+from conductor.signing.keys import is_valid_public_key
+from conductor.signing.policy import SignaturePolicy
+from conductor.signing.signature import PluginSignature, parse_signature
+from conductor.signing.trust import TrustedKey, TrustStore
+
+V1_NOTE = (
+    "format v1 signs only the plugin digest: the developer name and email are not authenticated"
+)
+
+
+class Status(StrEnum):
+    TRUSTED = "trusted"  # valid, key in the trust store (or a bundled plugin's digest matched)
+    SELF_SIGNED = "self-signed"  # valid, key not trusted, policy allows it
+    UNTRUSTED = "untrusted"  # valid, key not trusted, policy refuses it
+    UNSIGNED = "unsigned"  # no signature, policy allows it
+    MISSING = "missing"  # no signature, policy refuses it
+    INVALID = "invalid"  # malformed, tampered or not matching
+
+
+ACCEPTED = frozenset({Status.TRUSTED, Status.SELF_SIGNED, Status.UNSIGNED})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a person (or `--json`) needs to know about one plugin's signature."""
+
+    status: Status
+    reason: str = ""
+    signature: PluginSignature | None = None
+    trusted_as: TrustedKey | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status in ACCEPTED
+
+    @property
+    def exit_code(self) -> int:
+        if self.accepted:
+            return 0
+        return 3 if self.status is Status.UNTRUSTED else 1
+
+    def raise_unless_accepted(self, plugin: str) -> None:
+        if self.accepted:
+            return
+        error = UntrustedKeyError if self.status is Status.UNTRUSTED else SignatureError
+        raise error(f"{plugin}: {self.reason}")
+
+    def to_json(self) -> dict[str, object]:
+        sig = self.signature
+        return {
+            "status": self.status.value,
+            "accepted": self.accepted,
+            "reason": self.reason or None,
+            "format_version": sig.version if sig else None,
+            "public_key": sig.public_key.hex() if sig else None,
+            "signer": {"name": sig.developer.name, "email": sig.developer.email} if sig else None,
+            "signer_authenticated": sig.version >= 2 if sig else None,
+            "signed_at": sig.signed_at if sig else None,
+            "trusted_as": self.trusted_as.name if self.trusted_as else None,
+            "warnings": list(self.warnings),
+        }
+
+
+def check_signature(plugin: bytes, signature_file: bytes) -> PluginSignature:
+    """Parse the signature and check it against the exact plugin bytes; raise on any mismatch."""
+    signature = parse_signature(signature_file)
+    if signature.plugin_size != len(plugin):
+        raise SignatureError(
+            f"plugin is {len(plugin)} bytes but the signature is for {signature.plugin_size} bytes"
+        )
+    if hashlib.sha256(plugin).digest() != signature.plugin_hash:
+        raise SignatureError(
+            "plugin SHA-256 does not match the signature (the plugin was modified)"
+        )
+    if not is_valid_public_key(signature.public_key):
+        raise SignatureError("public_key is not a usable Ed25519 public key")
+    try:
+        VerifyKey(signature.public_key).verify(signature.signed_message(), signature.signature)
+    except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError) as exc:
+        what = (
+            "signature" if signature.version == 1 else "signature over the plugin and its metadata"
+        )
+        raise SignatureError(f"Ed25519 {what} does not verify with public_key") from exc
+    return signature
+
+
+def verify_plugin(
+    plugin: bytes,
+    signature_file: bytes | None,
+    policy: SignaturePolicy,
+    trust_store: TrustStore,
+) -> Verdict:
+    """Decide whether `plugin` may run under `policy`; `signature_file` is None when absent."""
+    if signature_file is None:
+        if policy is SignaturePolicy.UNSIGNED:
+            return Verdict(
+                Status.UNSIGNED,
+                "no signature (allowed by the unsigned policy)",
+                warnings=("running an UNSIGNED plugin: development only",),
+            )
+        return Verdict(Status.MISSING, "no signature file (.sig) found")
+    try:
+        signature = check_signature(plugin, signature_file)
+    except ConductorError as exc:
+        return Verdict(Status.INVALID, exc.diagnostics())
+    warnings = (V1_NOTE,) if signature.version == 1 else ()
+    trusted_as = trust_store.find(signature.public_key)
+    if trusted_as is not None:
+        return Verdict(Status.TRUSTED, "", signature, trusted_as, warnings)
+    if policy is SignaturePolicy.TRUSTED:
+        return Verdict(
+            Status.UNTRUSTED,
+            f"valid signature, but key {signature.public_key.hex()} is not in the trust store {trust_store.path}",
+            signature,
+            None,
+            warnings,
+        )
+    note = "signed by a key that is not in the trust store (self-signed policy)"
+    return Verdict(Status.SELF_SIGNED, "", signature, None, (*warnings, note))

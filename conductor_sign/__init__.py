@@ -1,0 +1,1 @@
+"""`conductor-sign`: the key and trust command line over `conductor.signing`."""

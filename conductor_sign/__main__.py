@@ -1,0 +1,3 @@
+from conductor_sign.cli import main
+
+main()

@@ -1,0 +1,322 @@
+"""The `conductor-sign` command line: argument parsing and output over `conductor.signing`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from conductor import __version__
+from conductor._console import print_json, reports_errors, stdout, version_callback
+from conductor._files import read_bytes, write_atomic
+from conductor.errors import KeyFileError, UsageError
+from conductor.paths import default_trust_store
+from conductor.signing import (
+    Developer,
+    SignaturePolicy,
+    Status,
+    TrustedKey,
+    TrustStore,
+    Verdict,
+    generate_key,
+    load_signing_key,
+    sign_plugin,
+    signing_key_from_env,
+    verify_plugin,
+)
+from conductor.signing.keys import PASSPHRASE_ENV
+from conductor.signing.signature import MAX_SIGNATURE_FILE
+
+app = typer.Typer(
+    help="Create signing keys, sign Conductor WASM plugins, verify them and manage trusted keys.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+trust_app = typer.Typer(help="Manage the keys whose signatures are trusted.", no_args_is_help=True)
+app.add_typer(trust_app, name="trust")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+TrustStoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trust-store",
+        help="Trust store file (default: $CONDUCTOR_TRUST_STORE, else the user config dir).",
+        show_default=False,
+    ),
+]
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback("conductor-sign", __version__), is_eager=True
+        ),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
+
+
+def _passphrase(confirm: bool) -> str:
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env is not None:
+        return from_env
+    if not sys.stdin.isatty():
+        raise KeyFileError(
+            f"the key is encrypted: set {PASSPHRASE_ENV} or run on a terminal to be asked"
+        )
+    value = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    if not value:
+        raise KeyFileError("an empty passphrase is not allowed")
+    return value
+
+
+@app.command("generate-key")
+@reports_errors
+def generate_key_command(
+    prefix: Annotated[Path, typer.Argument(help="Writes PREFIX.private (0600) and PREFIX.public.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing key files.")] = False,
+    passphrase: Annotated[
+        bool,
+        typer.Option(
+            "--passphrase",
+            help=f"Encrypt the private key (passphrase from ${PASSPHRASE_ENV} or a prompt).",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Generate an Ed25519 key pair and print its public key."""
+    secret = _passphrase(confirm=True) if passphrase else None
+    key = generate_key(prefix.expanduser(), force=force, passphrase=secret)
+    public_hex = bytes(key.verify_key).hex()
+    if json_output:
+        print_json(
+            {
+                "public_key": public_hex,
+                "private": f"{prefix}.private",
+                "public": f"{prefix}.public",
+                "encrypted": passphrase,
+            }
+        )
+    else:
+        typer.echo(public_hex)
+
+
+def _signed_at() -> datetime:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if not epoch:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC)
+    except (ValueError, OverflowError, OSError):
+        raise UsageError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix timestamp") from None
+
+
+@app.command("sign")
+@reports_errors
+def sign_command(
+    arguments: Annotated[
+        list[Path],
+        typer.Argument(
+            help="PLUGIN... KEY (KEY is omitted with --key-env).", metavar="PLUGIN... KEY"
+        ),
+    ],
+    name: Annotated[str, typer.Option("--name", help="Developer name recorded in the signature.")],
+    email: Annotated[
+        str, typer.Option("--email", help="Developer email recorded in the signature.")
+    ],
+    key_env: Annotated[
+        str | None,
+        typer.Option("--key-env", help="Read the 64-hex seed from this environment variable."),
+    ] = None,
+    signature_format: Annotated[
+        str, typer.Option("--format", help="v2 (signs all fields) or v1.")
+    ] = "v2",
+    json_output: JsonOption = False,
+) -> None:
+    """Write PLUGIN.sig next to each plugin."""
+    if signature_format not in ("v1", "v2"):
+        raise UsageError(f"--format: {signature_format!r} is not v1 or v2")
+    if key_env is not None:
+        plugins, key = arguments, signing_key_from_env(key_env)
+    else:
+        if len(arguments) < 2:
+            raise UsageError("sign needs at least one PLUGIN and a KEY (or --key-env VAR)")
+        plugins = arguments[:-1]
+        key = load_signing_key(arguments[-1].expanduser(), lambda: _passphrase(confirm=False))
+    developer = Developer(name=name, email=email)
+    signed_at = _signed_at()
+    contents = {plugin: read_bytes(plugin, "plugin") for plugin in plugins}
+    results = []
+    for plugin, data in contents.items():
+        signature = sign_plugin(data, key, developer, signed_at, version=int(signature_format[1]))
+        sig_path = Path(f"{plugin}.sig")
+        write_atomic(sig_path, signature.to_json().encode("utf-8"))
+        results.append(
+            {
+                "plugin": str(plugin),
+                "signature": str(sig_path),
+                "sha256": signature.plugin_hash.hex(),
+            }
+        )
+    if json_output:
+        print_json(
+            {
+                "public_key": bytes(key.verify_key).hex(),
+                "format": signature_format,
+                "signed": results,
+            }
+        )
+    else:
+        for result in results:
+            stdout.print(f"signed {escape(result['plugin'])} -> {escape(result['signature'])}")
+
+
+_STATUS_STYLE = {
+    Status.TRUSTED: "[green]✓ trusted[/]",
+    Status.SELF_SIGNED: "[yellow]✓ valid (self-signed)[/]",
+    Status.UNSIGNED: "[yellow]! unsigned[/]",
+    Status.UNTRUSTED: "[yellow]✗ untrusted key[/]",
+    Status.MISSING: "[red]✗ unsigned[/]",
+    Status.INVALID: "[red]✗ invalid[/]",
+}
+
+
+def _print_verdict(plugin: Path, verdict: Verdict) -> None:
+    stdout.print(f"{escape(str(plugin))}: {_STATUS_STYLE[verdict.status]}")
+    sig = verdict.signature
+    if sig is not None:
+        signer = escape(f"{sig.developer.name} <{sig.developer.email}>")
+        trusted = f" (trusted as {escape(verdict.trusted_as.name)})" if verdict.trusted_as else ""
+        stdout.print(f"  signer:  {signer}{trusted}")
+        stdout.print(f"  key:     {sig.public_key.hex()}")
+        stdout.print(f"  signed:  {escape(sig.signed_at)}")
+        stdout.print(f"  format:  v{sig.version}")
+    if verdict.reason and not verdict.accepted:
+        stdout.print(f"  reason:  {escape(verdict.reason)}")
+    for warning in verdict.warnings:
+        stdout.print(f"  [yellow]note:[/]    {escape(warning)}")
+
+
+@app.command("verify")
+@reports_errors
+def verify_command(
+    plugins: Annotated[list[Path], typer.Argument(help="Plugins to check.")],
+    sig: Annotated[
+        Path | None, typer.Option("--sig", help="Signature file (one plugin only).")
+    ] = None,
+    trust_store: TrustStoreOption = None,
+    allow_self_signed: Annotated[
+        bool, typer.Option("--allow-self-signed", help="Accept a valid signature by any key.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Verify plugin signatures: exit 0 all trusted, 1 any failure, 3 valid but untrusted key."""
+    if sig is not None and len(plugins) != 1:
+        raise UsageError("--sig names the signature of a single plugin")
+    store = TrustStore(default_trust_store(trust_store))
+    policy = SignaturePolicy.SELF_SIGNED if allow_self_signed else SignaturePolicy.TRUSTED
+    verdicts: list[tuple[Path, Verdict]] = []
+    for plugin in plugins:
+        sig_path = sig or Path(f"{plugin}.sig")
+        data = read_bytes(plugin, "plugin")
+        if sig_path.exists():
+            signature = read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
+            verdict = verify_plugin(data, signature, policy, store)
+        else:
+            verdict = Verdict(Status.MISSING, f"no signature file {sig_path}")
+        verdicts.append((plugin, verdict))
+    codes = {verdict.exit_code for _, verdict in verdicts}
+    code = 1 if 1 in codes else 3 if 3 in codes else 0
+    if json_output:
+        print_json(
+            {
+                "ok": code == 0,
+                "trust_store": str(store.path),
+                "policy": policy.value,
+                "plugins": [
+                    {"plugin": str(plugin), **verdict.to_json()} for plugin, verdict in verdicts
+                ],
+            }
+        )
+    else:
+        for plugin, verdict in verdicts:
+            _print_verdict(plugin, verdict)
+    raise typer.Exit(code)
+
+
+@trust_app.command("add")
+@reports_errors
+def trust_add(
+    public_key: Annotated[str, typer.Argument(help="64 hex characters.")],
+    name: Annotated[str, typer.Argument(help="Who the key belongs to.")],
+    email: Annotated[str, typer.Option("--email", help="Contact address.")] = "",
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Trust signatures made by PUBLIC_KEY."""
+    store = TrustStore(default_trust_store(trust_store))
+    entry = store.add(public_key, name, email)
+    if json_output:
+        print_json({"added": _entry_json(entry), "trust_store": str(store.path)})
+    else:
+        stdout.print(f"trusted {entry.hex} as {escape(entry.name)} in {escape(str(store.path))}")
+
+
+def _entry_json(entry: TrustedKey) -> dict[str, str]:
+    return {
+        "public_key": entry.hex,
+        "name": entry.name,
+        "email": entry.email,
+        "added_at": entry.added_at,
+    }
+
+
+@trust_app.command("list")
+@reports_errors
+def trust_list(trust_store: TrustStoreOption = None, json_output: JsonOption = False) -> None:
+    """List trusted keys."""
+    store = TrustStore(default_trust_store(trust_store))
+    entries = store.keys()
+    if json_output:
+        print_json(
+            {"trust_store": str(store.path), "keys": [_entry_json(entry) for entry in entries]}
+        )
+        return
+    if not entries:
+        stdout.print(f"no trusted keys in {escape(str(store.path))}")
+        return
+    table = Table("name", "email", "public key", "added", title=str(store.path))
+    for entry in entries:
+        table.add_row(escape(entry.name), escape(entry.email), entry.hex, escape(entry.added_at))
+    stdout.print(table)
+
+
+@trust_app.command("remove")
+@reports_errors
+def trust_remove(
+    public_key: Annotated[str, typer.Argument(help="The key to stop trusting.")],
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Stop trusting PUBLIC_KEY; every other entry is kept."""
+    store = TrustStore(default_trust_store(trust_store))
+    entry = store.remove(public_key)
+    if json_output:
+        print_json({"removed": _entry_json(entry), "trust_store": str(store.path)})
+    else:
+        stdout.print(f"removed {entry.hex} ({escape(entry.name)}) from {escape(str(store.path))}")
+
+
+def main() -> None:
+    app()
