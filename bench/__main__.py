@@ -1,0 +1,46 @@
+"""`python -m bench`: run every benchmark, print a table, write bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import runtime
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def main() -> None:
+    console = Console()
+    sections = {"runtime": (runtime.run(), runtime.TARGETS)}
+    for name, (results, targets) in sections.items():
+        table = Table(
+            "measure", "p50 µs", "p99 µs", "value", "target", title=f"{name} ({platform.node()})"
+        )
+        for key, value in results.items():
+            target, check = targets.get(key, ("", None))
+            verdict = (
+                "" if check is None else ("[green]met[/]" if check(results) else "[red]missed[/]")
+            )
+            if isinstance(value, dict):
+                table.add_row(
+                    key,
+                    f"{value['p50_us']:.2f}",
+                    f"{value['p99_us']:.2f}",
+                    f"n={value['n']}",
+                    f"{target} {verdict}",
+                )
+            else:
+                table.add_row(key, "", "", str(value), f"{target} {verdict}")
+        console.print(table)
+    RESULTS.write_text(
+        json.dumps({name: results for name, (results, _) in sections.items()}, indent=2) + "\n"
+    )
+    console.print(f"wrote {RESULTS}")
+
+
+main()

@@ -1,0 +1,436 @@
+"""`conductor plugin …`: run, inspect, install and grant single plugins (for plugin authors)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from conductor._console import print_json, reports_errors, stdout
+from conductor._files import read_bytes
+from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
+from conductor.errors import ConductorError, FileError, UsageError
+from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
+from conductor.plugins.abi import EventContext, RequestTemplate
+from conductor.plugins.capabilities import Capability, parse_all
+from conductor.plugins.grants import UNSIGNED_KEY, GrantStore
+from conductor.plugins.limits import MIB, Limits
+from conductor.plugins.loader import (
+    LoadOptions,
+    load_plugin,
+    plugin_name,
+    read_and_verify,
+    resolve_plugin,
+)
+from conductor.plugins.runtime import Plugin, PluginHost
+from conductor.plugins.sandbox import LOG_LEVELS
+from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature, verify_plugin
+from conductor.signing.signature import MAX_SIGNATURE_FILE
+
+app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
+
+
+def _policy(value: str | None) -> SignaturePolicy:
+    return SignaturePolicy.parse(value or "trusted", "--policy")
+
+
+def parse_event(spec: str | None) -> EventContext:
+    """`note:60:100[:channel]` or `cc:7:64[:channel]` into a request context."""
+    timestamp = int(time.time() * 1000)
+    if spec is None:
+        return EventContext(trigger="Manual", timestamp=timestamp, device="conductor plugin exec")
+    parts = spec.split(":")
+    kind = parts[0].lower()
+    try:
+        numbers = [int(part) for part in parts[1:]]
+    except ValueError:
+        raise UsageError(
+            f"--event {spec!r}: numbers expected, as in note:60:100 or cc:7:64"
+        ) from None
+    if (
+        kind not in ("note", "cc")
+        or not 2 <= len(parts) <= 4
+        or not all(0 <= n <= 127 for n in numbers[:2])
+    ):
+        raise UsageError(
+            f"--event {spec!r}: expected note:NOTE[:VELOCITY[:CHANNEL]] or cc:CC[:VALUE[:CHANNEL]]"
+        )
+    first, second = numbers[0], numbers[1] if len(numbers) > 1 else (100 if kind == "note" else 0)
+    channel = numbers[2] if len(numbers) > 2 else 0
+    if not 0 <= channel <= 15:
+        raise UsageError(f"--event {spec!r}: channel must be 0-15")
+    device = "conductor plugin exec"
+    if kind == "note":
+        return EventContext(
+            "Note", note=first, velocity=second, channel=channel, timestamp=timestamp, device=device
+        )
+    return EventContext(
+        "CC", cc=first, value=second, channel=channel, timestamp=timestamp, device=device
+    )
+
+
+def _params(text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--params is not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(params, dict):
+        raise UsageError('--params must be a JSON object, as in \'{"action": "play"}\'')
+    if "context" in params:
+        raise UsageError("--params: the key 'context' is reserved for the event context")
+    return params
+
+
+def _limits(fuel: int | None, memory_mb: int | None, timeout_ms: int | None) -> Limits:
+    overrides: dict[str, int] = {}
+    if fuel is not None:
+        overrides["max_fuel"] = fuel
+    if memory_mb is not None:
+        overrides["max_memory_bytes"] = memory_mb * MIB
+    if timeout_ms is not None:
+        overrides["timeout_ms"] = timeout_ms
+    try:
+        return Limits().with_overrides(overrides, "limits")
+    except ConductorError as exc:
+        raise UsageError(exc.diagnostics()) from None
+
+
+def _verdict_line(verdict: Verdict) -> str:
+    signature = verdict.signature
+    if signature is None:
+        return f"{verdict.status.value}"
+    who = f"{signature.developer.name} <{signature.developer.email}>"
+    trusted = f", trusted as {verdict.trusted_as.name}" if verdict.trusted_as else ""
+    return f"{verdict.status.value}: signed by {who}, key {signature.public_key.hex()[:16]}…, v{signature.version}{trusted}"
+
+
+@app.command("exec")
+@reports_errors
+def exec_command(
+    plugin: Annotated[str, typer.Argument(help="A .wasm file or the name of an installed plugin.")],
+    params: Annotated[str | None, typer.Option("--params", help="Params as a JSON object.")] = None,
+    event: Annotated[
+        str | None, typer.Option("--event", help="note:60:100 or cc:7:64 (fills the context).")
+    ] = None,
+    fuel: Annotated[
+        int | None, typer.Option("--fuel", help="Fuel (instructions) per call.")
+    ] = None,
+    memory_mb: Annotated[
+        int | None, typer.Option("--memory-mb", help="Memory limit in MiB.")
+    ] = None,
+    timeout_ms: Annotated[
+        int | None, typer.Option("--timeout-ms", help="Wall-clock limit per call.")
+    ] = None,
+    grant: Annotated[
+        list[str] | None, typer.Option("--grant", help="Approve a capability (repeatable).")
+    ] = None,
+    policy: PolicyOption = None,
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Load, verify, initialise and execute a plugin once, then shut it down."""
+    request = RequestTemplate(_params(params)).render(parse_event(event))
+    options = LoadOptions(
+        policy=_policy(policy),
+        trust_store=TrustStore(default_trust_store(trust_store)),
+        limits=_limits(fuel, memory_mb, timeout_ms),
+        approvals=parse_all(grant or []),
+        grants=GrantStore(grants_file()),
+    )
+    path = resolve_plugin(plugin, Path.cwd())
+    host = PluginHost(module_cache_dir())
+    try:
+        loaded = load_plugin(host, path, options)
+        result = loaded.plugin.execute(request)
+        ended = loaded.plugin.shutdown()
+    finally:
+        host.close()
+    phases = {**loaded.phases_ms, "execute": result.wall_ms, "shutdown": ended.wall_ms}
+    if json_output:
+        print_json(
+            {
+                "plugin": loaded.plugin.name,
+                "path": str(path),
+                "metadata": loaded.metadata.to_json(),
+                "signature": loaded.verdict.to_json(),
+                "granted": sorted(cap.value for cap in loaded.plugin.granted),
+                "compiled_from_cache": loaded.compiled_from_cache,
+                "phases_ms": {name: round(ms, 3) for name, ms in phases.items()},
+                "result": result.to_json(),
+                "shutdown": ended.to_json(),
+            }
+        )
+    else:
+        meta = loaded.metadata
+        stdout.print(
+            f"[bold]{escape(loaded.plugin.name)}[/] {escape(meta.version)}  {escape(str(path))}"
+        )
+        stdout.print(f"  signature  {escape(_verdict_line(loaded.verdict))}")
+        granted = ", ".join(sorted(cap.value for cap in loaded.plugin.granted)) or "none"
+        stdout.print(f"  granted    {granted}")
+        timing = " · ".join(f"{name} {ms:.2f} ms" for name, ms in phases.items())
+        cache = " (compiled module from cache)" if loaded.compiled_from_cache else ""
+        stdout.print(f"  phases     {timing}{cache}")
+        status = "[green]ok[/]" if result.ok else f"[red]{escape(result.error or 'failed')}[/]"
+        stdout.print(f"  result     code {result.code} · fuel {result.fuel} · {status}")
+        for level, text in result.output.logs:
+            level_name = LOG_LEVELS.get(level, str(level))
+            stdout.print(f"  log        {escape(f'[{level_name}]')} {escape(text)}")
+        for stream, text in (("stdout", result.output.stdout), ("stderr", result.output.stderr)):
+            for line in text.splitlines()[:50]:
+                stdout.print(f"  {stream:<10} {escape(line)}")
+        if result.output.dropped:
+            stdout.print(
+                f"  output     {result.output.dropped} bytes dropped over the per-call limit"
+            )
+        if ended.error:
+            stdout.print(f"  shutdown   [red]{escape(ended.error)}[/]")
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command("inspect")
+@reports_errors
+def inspect_command(
+    plugin: Annotated[str, typer.Argument(help="A .wasm file or the name of an installed plugin.")],
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Show imports, exports, ABI, metadata, capabilities and signature status."""
+    path = resolve_plugin(plugin, Path.cwd())
+    wasm = read_bytes(path, "plugin")
+    sig_path = Path(f"{path}.sig")
+    signature = (
+        read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
+        if sig_path.exists()
+        else None
+    )
+    verdict = verify_plugin(
+        wasm, signature, SignaturePolicy.TRUSTED, TrustStore(default_trust_store(trust_store))
+    )
+    host = PluginHost(None)
+    try:
+        module, _ = host.compile(plugin_name(path), wasm, hashlib.sha256(wasm).digest())
+        abi = host.inspect(module)
+        metadata, metadata_error = None, None
+        if abi.ok:
+            candidate = Plugin(host, plugin_name(path), module, abi, Limits())
+            try:
+                metadata = candidate.start()
+            except ConductorError as exc:
+                metadata_error = exc.diagnostics()
+            finally:
+                candidate.discard()
+    finally:
+        host.close()
+    capabilities = sorted(metadata.capabilities, key=lambda c: c.value) if metadata else []
+    report = {
+        "plugin": plugin_name(path),
+        "path": str(path),
+        "size": len(wasm),
+        "abi": {
+            "ok": abi.ok,
+            "problems": list(abi.problems),
+            "init_metadata": abi.init_returns_metadata,
+            "dealloc": abi.has_dealloc,
+            "reactor_initialize": abi.has_initialize,
+        },
+        "imports": [{"module": i.module, "name": i.name, "type": i.kind} for i in abi.imports],
+        "exports": [{"name": name, "type": kind} for name, kind in abi.exports],
+        "metadata": metadata.to_json() if metadata else None,
+        "metadata_error": metadata_error,
+        "capabilities": [{"name": c.value, "risk": c.risk.value} for c in capabilities],
+        "signature": verdict.to_json(),
+    }
+    if json_output:
+        print_json(report)
+    else:
+        stdout.print(f"[bold]{escape(report['plugin'])}[/]  {escape(str(path))}  {len(wasm)} bytes")
+        abi_line = "[green]ok[/]" if abi.ok else "[red]" + escape("; ".join(abi.problems)) + "[/]"
+        stdout.print(f"  ABI          {abi_line}")
+        for item in abi.imports:
+            stdout.print(f"  import       {escape(item.qualified)}: {escape(item.kind)}")
+        for name, kind in abi.exports:
+            stdout.print(f"  export       {escape(name)}: {escape(kind)}")
+        if metadata:
+            stdout.print(
+                f"  metadata     {escape(metadata.name)} {escape(metadata.version)} — {escape(metadata.description)}"
+            )
+        if metadata_error:
+            stdout.print(f"  metadata     [red]{escape(metadata_error)}[/]")
+        for cap in capabilities:
+            stdout.print(f"  capability   {cap.value} ({cap.risk.value} risk)")
+        reason = f" — {verdict.reason}" if verdict.reason else ""
+        stdout.print(f"  signature    {escape(_verdict_line(verdict) + reason)}")
+    raise typer.Exit(0 if abi.ok and metadata_error is None else 1)
+
+
+@app.command("install")
+@reports_errors
+def install_command(
+    plugin: Annotated[
+        Path, typer.Argument(help="The .wasm file to install (its .sig is copied too).")
+    ],
+    policy: PolicyOption = None,
+    trust_store: TrustStoreOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an installed plugin of the same name.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Verify a plugin, then copy it and its signature into the plugins directory."""
+    options = LoadOptions(
+        policy=_policy(policy), trust_store=TrustStore(default_trust_store(trust_store))
+    )
+    _, verdict = read_and_verify(plugin, options)
+    target_dir = plugins_dir()
+    target = target_dir / plugin.name
+    if target.exists() and not force:
+        raise FileError(f"{target}: already installed (use --force to replace it)")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plugin, target)
+    sig = Path(f"{plugin}.sig")
+    if sig.exists():
+        shutil.copyfile(sig, Path(f"{target}.sig"))
+    else:
+        Path(f"{target}.sig").unlink(missing_ok=True)
+    if json_output:
+        print_json(
+            {
+                "installed": str(target),
+                "plugin": plugin_name(target),
+                "signature": verdict.to_json(),
+            }
+        )
+    else:
+        stdout.print(
+            f"installed {escape(plugin_name(target))} -> {escape(str(target))} ({escape(_verdict_line(verdict))})"
+        )
+
+
+def _installed_key(path: Path) -> str:
+    sig_path = Path(f"{path}.sig")
+    if not sig_path.exists():
+        return UNSIGNED_KEY
+    try:
+        return parse_signature(
+            read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
+        ).public_key.hex()
+    except ConductorError:
+        return UNSIGNED_KEY
+
+
+@app.command("list")
+@reports_errors
+def list_command(trust_store: TrustStoreOption = None, json_output: JsonOption = False) -> None:
+    """Installed plugins with version, signer and grants."""
+    directory = plugins_dir()
+    store = TrustStore(default_trust_store(trust_store))
+    grants = GrantStore(grants_file())
+    rows = []
+    host = PluginHost(module_cache_dir())
+    try:
+        for path in sorted(directory.glob("*.wasm")) if directory.is_dir() else []:
+            options = LoadOptions(policy=SignaturePolicy.UNSIGNED, trust_store=store)
+            name = plugin_name(path)
+            row: dict[str, Any] = {"plugin": name, "path": str(path)}
+            try:
+                loaded = load_plugin(host, path, options)
+                loaded.plugin.discard()
+                trust = verify_plugin(
+                    read_bytes(path, "plugin"),
+                    read_bytes(Path(f"{path}.sig"), "signature")
+                    if Path(f"{path}.sig").exists()
+                    else None,
+                    SignaturePolicy.TRUSTED,
+                    store,
+                )
+                row |= {
+                    "version": loaded.metadata.version,
+                    "signature": trust.to_json(),
+                    "requested": sorted(c.value for c in loaded.metadata.capabilities),
+                }
+            except ConductorError as exc:
+                row |= {"error": exc.diagnostics()}
+            row["granted"] = sorted(c.value for c in grants.approved(name, _installed_key(path)))
+            rows.append(row)
+    finally:
+        host.close()
+    if json_output:
+        print_json({"plugins_dir": str(directory), "plugins": rows})
+        return
+    if not rows:
+        stdout.print(f"no plugins installed in {escape(str(directory))}")
+        return
+    table = Table("plugin", "version", "signature", "requested", "granted", title=str(directory))
+    for row in rows:
+        signature = row.get("signature") or {}
+        signer = signature.get("signer") or {}
+        status = signature.get("status", row.get("error", "?"))
+        table.add_row(
+            escape(row["plugin"]),
+            escape(row.get("version", "")),
+            escape(f"{status} {signer.get('name', '')}".strip()),
+            ", ".join(row.get("requested", [])),
+            ", ".join(row["granted"]),
+        )
+    stdout.print(table)
+
+
+def _grant_target(name: str) -> tuple[str, str]:
+    path = resolve_plugin(name, Path.cwd())
+    if not path.exists():
+        raise FileError(f"{path}: plugin not found")
+    return plugin_name(path), _installed_key(path)
+
+
+@app.command("grant")
+@reports_errors
+def grant_command(
+    name: Annotated[str, typer.Argument(help="Installed plugin name (or a .wasm path).")],
+    capabilities: Annotated[
+        list[str], typer.Argument(help="Network, Filesystem, Subprocess, SystemControl.")
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Approve capabilities for a plugin (remembered per plugin name and signing key)."""
+    caps = parse_all(capabilities)
+    plugin, key = _grant_target(name)
+    result = GrantStore(grants_file()).grant(plugin, key, caps)
+    if json_output:
+        print_json(result.to_json())
+        return
+    for cap in sorted(caps, key=lambda c: c.value):
+        if cap in (Capability.SUBPROCESS, Capability.SYSTEM_CONTROL):
+            stdout.print(
+                f"[yellow]warning:[/] {cap.value} is high risk: {escape(plugin)} may act outside its sandbox"
+            )
+    stdout.print(
+        f"{escape(plugin)}: granted {', '.join(sorted(c.value for c in result.capabilities)) or 'nothing'}"
+    )
+
+
+@app.command("revoke")
+@reports_errors
+def revoke_command(
+    name: Annotated[str, typer.Argument(help="Installed plugin name (or a .wasm path).")],
+    capabilities: Annotated[list[str], typer.Argument(help="Capabilities to withdraw.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Withdraw approved capabilities."""
+    plugin, key = _grant_target(name)
+    result = GrantStore(grants_file()).revoke(plugin, key, parse_all(capabilities))
+    if json_output:
+        print_json(result.to_json())
+    else:
+        stdout.print(
+            f"{escape(plugin)}: granted {', '.join(sorted(c.value for c in result.capabilities)) or 'nothing'}"
+        )

@@ -1,0 +1,126 @@
+/*
+ * conductor_plugin.h — build a Conductor WASM plugin in C.
+ *
+ *   clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c my_plugin.c -o my_plugin.wasm \
+ *         -Wl,--export=alloc -Wl,--export=dealloc -Wl,--export=init -Wl,--export=execute
+ *
+ * Define CONDUCTOR_METADATA (a JSON object string) and implement
+ *   int plugin_execute(const char *request, size_t len);
+ * in exactly one file after including this header with CONDUCTOR_PLUGIN_MAIN defined.
+ * The host writes the request JSON (your params plus "context") into a buffer from alloc(),
+ * calls execute(ptr, len), and frees it with dealloc(). 0 means success.
+ */
+#ifndef CONDUCTOR_PLUGIN_H
+#define CONDUCTOR_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONDUCTOR_EXPORT(name) __attribute__((export_name(#name)))
+#define CONDUCTOR_IMPORT(name) __attribute__((import_module("conductor"), import_name(#name)))
+
+/* Log levels for conductor_log. */
+enum { CONDUCTOR_DEBUG = 0, CONDUCTOR_INFO = 1, CONDUCTOR_WARN = 2, CONDUCTOR_ERROR = 3 };
+
+/* Host error codes (negative results of host functions). */
+enum {
+    CONDUCTOR_OK = 0, CONDUCTOR_DENIED = -1, CONDUCTOR_INVALID = -2, CONDUCTOR_TIMEOUT = -3,
+    CONDUCTOR_IO = -4, CONDUCTOR_TOO_BIG = -5, CONDUCTOR_NO_MEMORY = -6, CONDUCTOR_NOT_FOUND = -7,
+    CONDUCTOR_FAULT = -8, CONDUCTOR_UNSUPPORTED = -9, CONDUCTOR_CLOSED = -10
+};
+
+/* conductor.log(level, ptr, len) -> 0 or an error code. */
+CONDUCTOR_IMPORT(log) int32_t conductor_log_raw(int32_t level, const char *text, size_t len);
+
+static inline int32_t conductor_log(int32_t level, const char *text) {
+    return conductor_log_raw(level, text, strlen(text));
+}
+
+/*
+ * Tiny JSON helpers for flat lookups in the request. They find the first "key": at any depth,
+ * which is enough for params and the context object; they do not validate the document.
+ */
+static inline const char *cp_json_find(const char *json, size_t len, const char *key) {
+    size_t key_len = strlen(key);
+    for (size_t i = 0; i + key_len + 2 < len; i++) {
+        if (json[i] == '"' && strncmp(json + i + 1, key, key_len) == 0 && json[i + 1 + key_len] == '"') {
+            size_t j = i + key_len + 2;
+            while (j < len && (json[j] == ' ' || json[j] == '\t' || json[j] == '\n' || json[j] == '\r')) j++;
+            if (j < len && json[j] == ':') {
+                j++;
+                while (j < len && (json[j] == ' ' || json[j] == '\t' || json[j] == '\n' || json[j] == '\r')) j++;
+                return j < len ? json + j : NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Copy the string value of `key` into out (NUL-terminated, escapes \" \\ \n \t \/ decoded).
+ * Returns its length, or -1 when absent or not a string or too long for out. */
+static inline int cp_json_get_string(const char *json, size_t len, const char *key, char *out, size_t out_size) {
+    const char *value = cp_json_find(json, len, key);
+    const char *end = json + len;
+    size_t n = 0;
+    if (!value || *value != '"' || out_size == 0) return -1;
+    for (const char *p = value + 1; p < end; p++) {
+        char c = *p;
+        if (c == '"') { out[n] = '\0'; return (int)n; }
+        if (c == '\\') {
+            if (++p >= end) return -1;
+            switch (*p) {
+                case 'n': c = '\n'; break;
+                case 't': c = '\t'; break;
+                case 'r': c = '\r'; break;
+                case '"': case '\\': case '/': c = *p; break;
+                default: return -1; /* \uXXXX is not decoded by this helper */
+            }
+        }
+        if (n + 1 >= out_size) return -1;
+        out[n++] = c;
+    }
+    return -1;
+}
+
+/* Read the integer value of `key`; returns 0 on success, -1 when absent, null or not a number. */
+static inline int cp_json_get_int(const char *json, size_t len, const char *key, long long *out) {
+    const char *value = cp_json_find(json, len, key);
+    const char *end = json + len;
+    long long sign = 1, result = 0;
+    int digits = 0;
+    if (!value) return -1;
+    if (value < end && *value == '-') { sign = -1; value++; }
+    while (value < end && *value >= '0' && *value <= '9' && digits < 18) {
+        result = result * 10 + (*value - '0');
+        value++;
+        digits++;
+    }
+    if (!digits) return -1;
+    *out = sign * result;
+    return 0;
+}
+
+int plugin_execute(const char *request, size_t len);
+
+#ifdef CONDUCTOR_PLUGIN_MAIN
+#ifndef CONDUCTOR_METADATA
+#error "define CONDUCTOR_METADATA as a JSON object string before including conductor_plugin.h"
+#endif
+
+static const char conductor_metadata_json[] = CONDUCTOR_METADATA;
+
+CONDUCTOR_EXPORT(alloc) void *conductor_alloc(int32_t size) { return malloc(size > 0 ? (size_t)size : 1); }
+CONDUCTOR_EXPORT(dealloc) void conductor_dealloc(void *ptr, int32_t size) { (void)size; free(ptr); }
+
+CONDUCTOR_EXPORT(init) int64_t conductor_init(void) {
+    return ((int64_t)(uintptr_t)conductor_metadata_json << 32) | (int64_t)(sizeof(conductor_metadata_json) - 1);
+}
+
+CONDUCTOR_EXPORT(execute) int32_t conductor_execute(const char *request, int32_t len) {
+    return plugin_execute(request, (size_t)len);
+}
+#endif /* CONDUCTOR_PLUGIN_MAIN */
+
+#endif /* CONDUCTOR_PLUGIN_H */
