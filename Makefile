@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench plugins clean
+.PHONY: run sign-demo test lint format bench plugins clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m conductor_sign --help >/dev/null
+	$(BIN)/conductor run fixtures/demo/config.toml --replay fixtures/demo/demo.mid
+
+sign-demo: $(STAMP)
 	bash fixtures/demo/signing-demo.sh $(BIN)
 
 test: $(STAMP)
@@ -30,8 +32,9 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-plugins:
+plugins: $(STAMP)
 	$(MAKE) -C fixtures/plugins
+	$(MAKE) -C fixtures/demo/plugins SIGN=$(CURDIR)/$(BIN)/conductor-sign
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -11,6 +11,7 @@ from conductor import __version__
 from conductor._console import version_callback
 from conductor._logging import configure as configure_logging
 from conductor.cli import plugin as plugin_commands
+from conductor.cli import run as run_commands
 
 app = typer.Typer(
     help="Trigger sandboxed WebAssembly plugins from a MIDI controller.",
@@ -35,6 +36,7 @@ def root(
     configure_logging(level=logging.DEBUG if debug else logging.WARNING)
 
 
+run_commands.register(app)
 app.add_typer(plugin_commands.app, name="plugin")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class LoadedPlugin:
     metadata: Metadata
     phases_ms: dict[str, float]
     compiled_from_cache: bool
+    stamp: tuple[int, int] = (0, 0)  # (mtime_ns, size) when read: tells a reload the file changed
 
     @property
     def signer_key(self) -> str:
@@ -69,6 +71,14 @@ def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | No
     if installed.is_file():
         return installed
     raise FileError(f"plugin {spec!r}: no {installed} (install it with `conductor plugin install`)")
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (0, 0)
+    return stat.st_mtime_ns, stat.st_size
 
 
 def plugin_name(path: Path) -> str:
@@ -123,6 +133,7 @@ def _approve(
 def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlugin:
     """Verify, compile, instantiate and initialise; raise a ConductorError naming the cause."""
     name = plugin_name(path)
+    stamp = file_stamp(path)
     phases: dict[str, float] = {}
     started = time.perf_counter()
     wasm, verdict = read_and_verify(path, options)
@@ -142,4 +153,6 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     key = verdict.signature.public_key.hex() if verdict.signature else UNSIGNED_KEY
     plugin.grant(_approve(name, key, metadata.capabilities, options))
     phases["instantiate_init"] = (time.perf_counter() - started) * 1000
-    return LoadedPlugin(plugin, path, digest, verdict, plugin.metadata or metadata, phases, cached)
+    return LoadedPlugin(
+        plugin, path, digest, verdict, plugin.metadata or metadata, phases, cached, stamp
+    )

@@ -1,0 +1,1 @@
+"""The engine: config, triggers, actions, the dispatcher and per-plugin workers."""

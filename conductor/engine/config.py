@@ -1,0 +1,373 @@
+"""The config file (SPEC §7): parse, validate every field, and report errors with the file,
+the parser's line where it gives one, and the key path."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from conductor._files import read_bytes
+from conductor.engine import actions as act
+from conductor.engine import triggers as trg
+from conductor.engine._fields import Fields, tagged
+from conductor.errors import ConductorError, ConfigError
+from conductor.paths import plugins_dir
+from conductor.plugins.capabilities import Capability
+from conductor.plugins.limits import Limits
+from conductor.signing import SignaturePolicy
+
+MIDI = (0, 127)
+CHANNEL = (0, 15)
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    name: str | None = None
+    auto_connect: bool = True
+    auto_reconnect: bool = True
+
+
+@dataclass(frozen=True)
+class PluginsConfig:
+    dir: Path = field(default_factory=plugins_dir)
+    signature_policy: SignaturePolicy = SignaturePolicy.TRUSTED
+    trust_store: Path | None = None
+    limits: Limits = field(default_factory=Limits)
+    grants: dict[str, frozenset[Capability]] = field(default_factory=dict)
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Mapping:
+    trigger: trg.Trigger
+    action: act.Action
+    description: str = ""
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    color: str = ""
+    mappings: tuple[Mapping, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    device: DeviceConfig
+    plugins: PluginsConfig
+    advanced: trg.AdvancedSettings
+    modes: tuple[Mode, ...]
+    global_mappings: tuple[Mapping, ...]
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def mode_index(self, name: str) -> int | None:
+        return next((index for index, mode in enumerate(self.modes) if mode.name == name), None)
+
+    def all_mappings(self) -> list[Mapping]:
+        return [m for mode in self.modes for m in mode.mappings] + list(self.global_mappings)
+
+
+_SEED_HINT = (
+    'TOML inline tables must stay on one line and use `key = value`, not `"key": value`: write '
+    '`action = { WasmPlugin = { path = "...", params = { action = "play" } } }` on one line, or '
+    'spell it as tables: [modes.mappings.action] type = "WasmPlugin" ... [modes.mappings.action.params] '
+    'action = "play"'
+)
+
+
+def _parse_error(source: str, text: str, exc: tomllib.TOMLDecodeError) -> ConfigError:
+    message = str(exc)
+    match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", message)
+    where = f"{source}:{match.group(1)}" if match else source
+    seed_style = re.search(r'^\s*"[^"\n]+"\s*:', text, re.MULTILINE) or re.search(
+        r"=\s*\{[^}\n]*$", text, re.MULTILINE
+    )
+    hint = f"; {_SEED_HINT}" if seed_style else ""
+    return ConfigError(f"{where}: invalid TOML: {reason}{hint}")
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a config file; any problem raises ConfigError naming file and key path."""
+    data = read_bytes(path, "config file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: config file is not UTF-8") from exc
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    source = str(path)
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _parse_error(source, text, exc) from None
+    root = Fields(document, "", source)
+    device = _device(Fields(root.table_of("device"), "device", source))
+    plugins = _plugins(Fields(root.table_of("plugins"), "plugins", source), path.parent)
+    advanced = _advanced(Fields(root.table_of("advanced_settings"), "advanced_settings", source))
+    context = _Context(source, plugins.limits)
+    modes = tuple(
+        _mode(Fields(table, f"modes[{i}]", source), context)
+        for i, table in enumerate(root.array("modes"))
+    )
+    if not modes:
+        modes = (Mode("Default"),)
+    global_mappings = tuple(
+        _mapping(Fields(table, f"global_mappings[{i}]", source), context)
+        for i, table in enumerate(root.array("global_mappings"))
+    )
+    root.done()
+    names = [mode.name for mode in modes]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise ConfigError(f"{source}: modes[{index}].name: mode {name!r} is defined twice")
+    config = Config(path, device, plugins, advanced, modes, global_mappings)
+    for mapping in config.all_mappings():
+        for target in _mode_changes(mapping.action):
+            if target not in names:
+                raise ConfigError(
+                    f"{source}: {mapping.where}.action: ModeChange to unknown mode {target!r} "
+                    f"(modes: {', '.join(names)})"
+                )
+    return config
+
+
+def _mode_changes(action: act.Action) -> list[str]:
+    return [inner.mode for inner in act.flatten(action) if isinstance(inner, act.ModeChange)]
+
+
+def _device(fields: Fields) -> DeviceConfig:
+    result = DeviceConfig(
+        name=fields.string("name"),
+        auto_connect=fields.boolean("auto_connect", True),
+        auto_reconnect=fields.boolean("auto_reconnect", True),
+    )
+    fields.done()
+    return result
+
+
+def _limits(fields: Fields, base: Limits) -> Limits:
+    try:
+        return base.with_overrides(fields.table, fields.path)
+    except ConductorError as exc:
+        raise ConfigError(f"{fields.source}: {exc.diagnostics()}") from None
+
+
+def _capability_list(fields: Fields, key: str) -> frozenset[Capability]:
+    value = fields.raw(key)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise fields.error(key, 'expected a list of capability names, as in ["Filesystem"]')
+    try:
+        return frozenset(Capability.parse(item) for item in value)
+    except ConductorError as exc:
+        raise fields.error(key, exc.diagnostics()) from None
+
+
+def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
+    directory = fields.string("dir")
+    policy_name = fields.string("signature_policy", "trusted") or "trusted"
+    try:
+        policy = SignaturePolicy.parse(policy_name, fields.key_path("signature_policy"))
+    except ConductorError as exc:
+        raise ConfigError(f"{fields.source}: {exc.diagnostics()}") from None
+    trust_store = fields.string("trust_store")
+    limits = _limits(
+        Fields(fields.table_of("limits"), fields.key_path("limits"), fields.source), Limits()
+    )
+    grants_fields = Fields(fields.table_of("grants"), fields.key_path("grants"), fields.source)
+    grants = {name: _capability_list(grants_fields, name) for name in list(grants_fields.table)}
+    config_table = fields.table_of("config")
+    for name, table in config_table.items():
+        if not isinstance(table, dict):
+            raise fields.error(f"config.{name}", "expected a table of settings for the plugin")
+    hosts_fields = Fields(fields.table_of("hosts"), fields.key_path("hosts"), fields.source)
+    hosts: dict[str, tuple[str, ...]] = {}
+    for name in list(hosts_fields.table):
+        value = hosts_fields.raw(name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise hosts_fields.error(
+                name, 'expected a list of host patterns such as "https://api.example.com"'
+            )
+        hosts[name] = tuple(value)
+    fields.done()
+
+    def resolve(value: str | None) -> Path | None:
+        if value is None:
+            return None
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else base_dir / candidate
+
+    return PluginsConfig(
+        dir=resolve(directory) or plugins_dir(),
+        signature_policy=policy,
+        trust_store=resolve(trust_store),
+        limits=limits,
+        grants=grants,
+        config=config_table,
+        hosts=hosts,
+    )
+
+
+def _advanced(fields: Fields) -> trg.AdvancedSettings:
+    result = trg.AdvancedSettings(
+        chord_timeout_ms=fields.integer("chord_timeout_ms", 50, 1, 10_000) or 50,
+        double_tap_timeout_ms=fields.integer("double_tap_timeout_ms", 300, 1, 10_000) or 300,
+        hold_threshold_ms=fields.integer("hold_threshold_ms", 2000, 1, 60_000) or 2000,
+    )
+    fields.done()
+    return result
+
+
+@dataclass(frozen=True)
+class _Context:
+    source: str
+    limits: Limits
+
+
+def _mode(fields: Fields, context: _Context) -> Mode:
+    name = fields.required_string("name")
+    color = fields.string("color", "") or ""
+    mappings = tuple(
+        _mapping(Fields(table, f"{fields.path}.mappings[{i}]", context.source), context)
+        for i, table in enumerate(fields.array("mappings"))
+    )
+    fields.done()
+    return Mode(name, color, mappings)
+
+
+def _mapping(fields: Fields, context: _Context) -> Mapping:
+    if not fields.has("trigger"):
+        raise fields.error("trigger", "is required")
+    if not fields.has("action"):
+        raise fields.error("action", "is required")
+    trigger = _trigger(fields.raw("trigger"), fields.key_path("trigger"), context.source)
+    action = _action(fields.raw("action"), fields.key_path("action"), context)
+    description = fields.string("description", "") or ""
+    fields.done()
+    return Mapping(trigger, action, description, fields.path)
+
+
+def _trigger(value: Any, path: str, source: str) -> trg.Trigger:
+    kind, f = tagged(value, path, source, trg.TRIGGER_KINDS)
+    channel = f.integer("channel", None, *CHANNEL, what="a MIDI channel")
+    result: trg.Trigger
+    if kind == "Note":
+        result = trg.Note(
+            f.required_integer("note", *MIDI, "a MIDI note"),
+            f.integer("velocity_min", 1, *MIDI, "a velocity") or 0,
+            channel,
+        )
+    elif kind == "VelocityRange":
+        soft = f.integer("soft_max", 40, *MIDI, "a velocity")
+        medium = f.integer("medium_max", 80, *MIDI, "a velocity")
+        assert soft is not None and medium is not None
+        if soft >= medium:
+            raise f.error("medium_max", f"must be greater than soft_max ({soft})")
+        result = trg.VelocityRange(
+            f.required_integer("note", *MIDI, "a MIDI note"),
+            f.choice("level", ("soft", "medium", "hard")),
+            soft,
+            medium,
+            channel,
+        )
+    elif kind == "LongPress":
+        result = trg.LongPress(
+            f.required_integer("note", *MIDI, "a MIDI note"),
+            f.integer("duration_ms", None, 1, 60_000, "a duration in ms"),
+            channel,
+        )
+    elif kind == "DoubleTap":
+        result = trg.DoubleTap(
+            f.required_integer("note", *MIDI, "a MIDI note"),
+            f.integer("timeout_ms", None, 1, 10_000, "a timeout in ms"),
+            channel,
+        )
+    elif kind == "NoteChord":
+        notes = f.array("notes")
+        if len(notes) < 2:
+            raise f.error("notes", "a chord needs at least two notes")
+        for index, note in enumerate(notes):
+            if type(note) is not int or not 0 <= note <= 127:
+                raise f.error(f"notes[{index}]", f"{note!r} is not a MIDI note (0-127)")
+        result = trg.NoteChord(
+            tuple(notes), f.integer("timeout_ms", None, 1, 10_000, "a timeout in ms"), channel
+        )
+    elif kind == "CC":
+        result = trg.CC(
+            f.required_integer("cc", *MIDI, "a controller number"),
+            f.integer("value_min", 0, *MIDI, "a controller value") or 0,
+            channel,
+        )
+    elif kind == "EncoderTurn":
+        result = trg.EncoderTurn(
+            f.required_integer("cc", *MIDI, "a controller number"),
+            f.choice("direction", ("clockwise", "counterclockwise")),
+            channel,
+        )
+    elif kind == "PitchBend":
+        low = f.integer("value_min", -8192, -8192, 8191, "a pitch bend value")
+        high = f.integer("value_max", 8191, -8192, 8191, "a pitch bend value")
+        assert low is not None and high is not None
+        if low > high:
+            raise f.error("value_max", f"must not be below value_min ({low})")
+        result = trg.PitchBend(low, high, channel)
+    else:
+        result = trg.Aftertouch(f.integer("pressure_min", 0, *MIDI, "a pressure") or 0, channel)
+    f.done()
+    return result
+
+
+def _action(value: Any, path: str, context: _Context) -> act.Action:
+    kind, f = tagged(value, path, context.source, act.ACTION_KINDS)
+    result: act.Action
+    if kind == "WasmPlugin":
+        plugin_path = f.required_string("path")
+        params = f.table_of("params")
+        if "context" in params:
+            raise f.error(
+                "params.context", "'context' is reserved: the engine fills it with the event"
+            )
+        limits_table = f.table_of("limits")
+        limits = (
+            _limits(Fields(limits_table, f.key_path("limits"), context.source), context.limits)
+            if limits_table
+            else None
+        )
+        result = act.WasmPlugin(plugin_path, params, limits)
+    elif kind == "ModeChange":
+        result = act.ModeChange(f.required_string("mode"))
+    elif kind == "Sequence":
+        children = f.array("actions")
+        if not children:
+            raise f.error("actions", "a Sequence needs at least one action")
+        result = act.Sequence(
+            tuple(
+                _action(child, f"{f.key_path('actions')}[{i}]", context)
+                for i, child in enumerate(children)
+            )
+        )
+    elif kind == "Delay":
+        result = act.Delay(f.required_integer("ms", 0, 600_000, "a delay in ms"))
+    else:
+        port = f.required_string("port")
+        message_type = f.choice("message_type", tuple(act.SEND_MIDI_FIELDS))
+        channel = f.integer("channel", 0, *CHANNEL, "a MIDI channel") or 0
+        virtual = f.boolean("virtual", False)
+        values = []
+        for name, (low, high) in act.SEND_MIDI_FIELDS[message_type].items():
+            number = f.integer(name, None, low, high, f"a valid {name}")
+            values.append((name, 0 if number is None else number))
+        result = act.SendMidi(port, message_type, channel, tuple(values), virtual)
+    f.done()
+    return result

@@ -1,0 +1,244 @@
+"""Triggers (SPEC §7) and the stateful matcher that decides which one an event fires.
+
+Pure logic: time comes from the events' own timestamps (and `due()`'s `now`), so long presses,
+double taps and chords are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conductor.midi.events import EventKind, MidiEvent
+
+
+@dataclass(frozen=True)
+class AdvancedSettings:
+    chord_timeout_ms: int = 50
+    double_tap_timeout_ms: int = 300
+    hold_threshold_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class Note:
+    note: int
+    velocity_min: int = 1
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class VelocityRange:
+    note: int
+    level: str
+    soft_max: int = 40
+    medium_max: int = 80
+    channel: int | None = None
+
+    def level_of(self, velocity: int) -> str:
+        if velocity <= self.soft_max:
+            return "soft"
+        return "medium" if velocity <= self.medium_max else "hard"
+
+
+@dataclass(frozen=True)
+class LongPress:
+    note: int
+    duration_ms: int | None = None
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class DoubleTap:
+    note: int
+    timeout_ms: int | None = None
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class NoteChord:
+    notes: tuple[int, ...]
+    timeout_ms: int | None = None
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class CC:
+    cc: int
+    value_min: int = 0
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class EncoderTurn:
+    cc: int
+    direction: str
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class PitchBend:
+    value_min: int = -8192
+    value_max: int = 8191
+    channel: int | None = None
+
+
+@dataclass(frozen=True)
+class Aftertouch:
+    pressure_min: int = 0
+    channel: int | None = None
+
+
+Trigger = (
+    Note
+    | VelocityRange
+    | LongPress
+    | DoubleTap
+    | NoteChord
+    | CC
+    | EncoderTurn
+    | PitchBend
+    | Aftertouch
+)
+TRIGGER_KINDS = (
+    "Note",
+    "VelocityRange",
+    "LongPress",
+    "DoubleTap",
+    "NoteChord",
+    "CC",
+    "EncoderTurn",
+    "PitchBend",
+    "Aftertouch",
+)
+
+
+def encoder_direction(value: int) -> str | None:
+    """Relative encoders send 1-63 for clockwise steps and 65-127 (two's complement) for
+    counter-clockwise ones; 0 and 64 are no movement."""
+    if 1 <= value <= 63:
+        return "clockwise"
+    if 65 <= value <= 127:
+        return "counterclockwise"
+    return None
+
+
+@dataclass
+class _Press:
+    at_ms: float
+    velocity: int = 0
+    long_press_fired: set[int] = field(default_factory=set)
+
+
+class TriggerMatcher:
+    """Remembers held notes, recent taps and chord notes across events."""
+
+    def __init__(self, settings: AdvancedSettings) -> None:
+        self.settings = settings
+        self._held: dict[tuple[int, int], _Press] = {}
+        self._last_tap: dict[tuple[int, int], float] = {}
+        self._double_tap_used: set[tuple[int, int]] = set()
+
+    @staticmethod
+    def _channel_ok(trigger: Trigger, event: MidiEvent) -> bool:
+        return trigger.channel is None or trigger.channel == event.channel
+
+    def matches(self, trigger: Trigger, event: MidiEvent) -> bool:
+        """Does `event` fire `trigger`? Call before `observe(event)`."""
+        if not self._channel_ok(trigger, event):
+            return False
+        kind = event.kind
+        if kind is EventKind.NOTE_ON:
+            if isinstance(trigger, Note):
+                return event.note == trigger.note and (event.velocity or 0) >= trigger.velocity_min
+            if isinstance(trigger, VelocityRange):
+                return (
+                    event.note == trigger.note
+                    and trigger.level_of(event.velocity or 0) == trigger.level
+                )
+            if isinstance(trigger, DoubleTap):
+                key = (event.channel, event.note or 0)
+                previous = self._last_tap.get(key)
+                timeout = trigger.timeout_ms or self.settings.double_tap_timeout_ms
+                return (
+                    event.note == trigger.note
+                    and previous is not None
+                    and key not in self._double_tap_used
+                    and event.time_ms - previous <= timeout
+                )
+            if isinstance(trigger, NoteChord):
+                return self._chord_complete(trigger, event)
+            return False
+        if kind is EventKind.NOTE_OFF:
+            if isinstance(trigger, LongPress) and event.note == trigger.note:
+                press = self._held.get((event.channel, trigger.note))
+                duration = trigger.duration_ms or self.settings.hold_threshold_ms
+                return (
+                    press is not None
+                    and id(trigger) not in press.long_press_fired
+                    and event.time_ms - press.at_ms >= duration
+                )
+            return False
+        if kind is EventKind.CC:
+            if isinstance(trigger, CC):
+                return event.cc == trigger.cc and (event.value or 0) >= trigger.value_min
+            if isinstance(trigger, EncoderTurn):
+                return (
+                    event.cc == trigger.cc
+                    and encoder_direction(event.value or 0) == trigger.direction
+                )
+            return False
+        if kind is EventKind.PITCH_BEND and isinstance(trigger, PitchBend):
+            return trigger.value_min <= (event.value or 0) <= trigger.value_max
+        if kind is EventKind.AFTERTOUCH and isinstance(trigger, Aftertouch):
+            return (event.value or 0) >= trigger.pressure_min
+        return False
+
+    def _chord_complete(self, trigger: NoteChord, event: MidiEvent) -> bool:
+        if event.note not in trigger.notes:
+            return False
+        timeout = trigger.timeout_ms or self.settings.chord_timeout_ms
+        for note in trigger.notes:
+            if note == event.note:
+                continue
+            press = self._held.get((event.channel, note))
+            if press is None or event.time_ms - press.at_ms > timeout:
+                return False
+        return True
+
+    def observe(self, event: MidiEvent, fired: Trigger | None = None) -> None:
+        """Update held notes and taps after matching; `fired` is the trigger that matched, if any."""
+        if event.note is None:
+            return
+        key = (event.channel, event.note)
+        if event.kind is EventKind.NOTE_ON:
+            self._held[key] = _Press(event.time_ms, event.velocity or 0)
+            if isinstance(fired, DoubleTap):
+                self._double_tap_used.add(key)
+                self._last_tap.pop(key, None)
+            else:
+                self._double_tap_used.discard(key)
+                self._last_tap[key] = event.time_ms
+        elif event.kind is EventKind.NOTE_OFF:
+            self._held.pop(key, None)
+
+    def due_long_presses(
+        self, triggers: list[LongPress], now_ms: float
+    ) -> list[tuple[LongPress, int]]:
+        """Long presses whose threshold passed while still held, each fired once per press.
+        Returns (trigger, channel) pairs."""
+        due = []
+        for trigger in triggers:
+            duration = trigger.duration_ms or self.settings.hold_threshold_ms
+            for (channel, note), press in self._held.items():
+                if note != trigger.note or (
+                    trigger.channel is not None and trigger.channel != channel
+                ):
+                    continue
+                if id(trigger) not in press.long_press_fired and now_ms - press.at_ms >= duration:
+                    press.long_press_fired.add(id(trigger))
+                    due.append((trigger, channel, press.velocity))
+        return due
+
+    def mark_long_press_fired(self, trigger: LongPress, event: MidiEvent) -> None:
+        press = self._held.get((event.channel, event.note or 0))
+        if press is not None:
+            press.long_press_fired.add(id(trigger))
