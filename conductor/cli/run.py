@@ -75,6 +75,7 @@ def run_command(
     if log_format not in ("text", "json"):
         raise typer.BadParameter("must be text or json", param_hint="--log-format")
     configure_logging(log_format, logging.WARNING)
+    logging.getLogger("conductor.engine").setLevel(logging.INFO)  # start-up, reloads, reconnects
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     live = interactive and log_format == "text"
     options = RunOptions(

@@ -144,6 +144,9 @@ class Engine:
         )
         self._install_signal_handlers()
         self._start_watcher()
+        _log.info(
+            "listening on %s with %d plugin(s); Ctrl-C to stop", source.name, len(self.workers)
+        )
         deadline = time.monotonic() + self.options.duration if self.options.duration else None
         try:
             while not self.stop_requested.is_set():

@@ -92,9 +92,8 @@ class PortInput(_Queued):
 
     def _open(self) -> None:
         try:
-            self._port = self._midi.open_input(
-                self.name, callback=self._push, client_name=CLIENT_NAME
-            )
+            # No client_name here: with it, rtmidi's JACK API leaves the new port unconnected.
+            self._port = self._midi.open_input(self.name, callback=self._push)
         except Exception as exc:
             raise PortError(f"cannot open MIDI input {self.name!r}: {exc}") from exc
 
@@ -111,19 +110,21 @@ class PortInput(_Queued):
 
     def _check_connection(self) -> None:
         try:
-            present = self.name in input_names(self._midi)
+            names = input_names(self._midi)
         except PortError:
-            present = False
-        if self._port is not None and not present:
+            names = []
+        if self._port is not None and self.name not in names:
             _log.warning("MIDI input %r disappeared; waiting for it to return", self.name)
             self._port.close()
             self._port = None
-        elif self._port is None and present:
+        elif self._port is None:
+            # Re-resolve: a returning device may come back under a new client name or number.
             try:
+                self.name = choose(self._wanted, names, "input")
                 self._open()
                 _log.warning("MIDI input %r is back; reconnected", self.name)
-            except PortError as exc:
-                _log.warning("%s; will retry", exc.diagnostics())
+            except PortError:
+                pass
 
     @property
     def connected(self) -> bool:

@@ -28,9 +28,8 @@ class OutputPorts:
         try:
             if virtual:
                 return self._midi.open_output(port, virtual=True, client_name=CLIENT_NAME)
-            return self._midi.open_output(
-                choose(port, output_names(self._midi), "output"), client_name=CLIENT_NAME
-            )
+            # No client_name here: with it, rtmidi's JACK API leaves the new port unconnected.
+            return self._midi.open_output(choose(port, output_names(self._midi), "output"))
         except PortError:
             raise
         except Exception as exc:

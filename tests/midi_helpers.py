@@ -1,0 +1,154 @@
+"""Real MIDI for tests: a JACK server with the dummy driver, started and stopped by the suite,
+and helpers to talk to `conductor run` through real JACK MIDI ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import rtmidi
+
+
+def require(tool: str) -> str:
+    """The tool's path; missing fails the run in CI (CI=true) and skips elsewhere."""
+    path = shutil.which(tool)
+    if path is None:
+        message = f"{tool} is not installed (Debian package jackd2)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private JACK server (`jackd -n NAME -d dummy -p 64`) for the whole session."""
+    jackd = require("jackd")
+    jack_wait = require("jack_wait")
+    name = f"conductor-test-{os.getpid()}"
+    log = tmp_path_factory.mktemp("jack") / "jackd.log"
+    saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [jackd, "-r", "-n", name, "-d", "dummy", "-r", "48000", "-p", "64"],
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
+        )
+    ready = subprocess.run(
+        [jack_wait, "-s", name, "-w", "-t", "15"], capture_output=True, text=True
+    )
+    if ready.returncode != 0 or process.poll() is not None:
+        process.kill()
+        pytest.fail(f"jackd did not start: {ready.stdout}{ready.stderr}{log.read_text()[-2000:]}")
+    yield name
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def wait_for_port(midi: rtmidi.MidiOut | rtmidi.MidiIn, fragment: str, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ports = midi.get_ports()
+        for index, name in enumerate(ports):
+            if fragment in name:
+                return index
+        time.sleep(0.05)
+    raise AssertionError(f"no JACK port containing {fragment!r}: {midi.get_ports()}")
+
+
+def connect(sender: rtmidi.MidiOut, fragment: str) -> None:
+    """Connect to the port containing `fragment`; JACK makes the connection at its next cycle."""
+    sender.open_port(wait_for_port(sender, fragment))
+    time.sleep(0.1)
+
+
+class RunningConductor:
+    """`conductor run … --log-format json` as a real process; stdout lines parsed as they come."""
+
+    def __init__(self, *args: str | os.PathLike[str], env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "conductor", "run", *map(str, args), "--log-format", "json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.stderr_lines: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._read_stdout, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read_stdout(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.events.put(json.loads(line))
+
+    def _read_stderr(self) -> None:
+        stream: IO[str] | None = self.process.stderr
+        assert stream is not None
+        for line in stream:
+            self.stderr_lines.append(line)
+
+    def next_event(self, timeout: float = 10, matched: bool = True) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no event within {timeout} s; stderr: {''.join(self.stderr_lines)}"
+                )
+            try:
+                event = self.events.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if not matched or event["mapping"] is not None:
+                return event
+
+    def wait_stderr(self, text: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(text in line for line in self.stderr_lines):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not in stderr: {''.join(self.stderr_lines)}")
+
+    def stop(self, signum: int = signal.SIGINT, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        code = self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return code
+
+
+def write_config(path: Path, body: str, data: dict[str, Any] | None = None) -> Path:
+    path.write_text(body.format(**(data or {})))
+    return path

@@ -1,0 +1,255 @@
+"""Config parsing and validation: both spellings, defaults, and errors that name file, line and key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conductor.engine import actions as act
+from conductor.engine import triggers as trg
+from conductor.engine.config import load_config, parse_config
+from conductor.errors import ConfigError
+from conductor.signing import SignaturePolicy
+from tests.conftest import FIXTURES, Runner
+
+SEED_EXAMPLE = """
+[[modes.mappings]]
+trigger = { Note = { note = 60 } }
+action = { WasmPlugin = {
+    path = "~/.conductor/wasm-plugins/my_plugin.wasm",
+    params = {
+        "action": "play"
+    }
+}}
+"""
+
+
+def parse(text: str, name: str = "conductor.toml") -> object:
+    return parse_config(text, Path("/configs") / name)
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    return caught.value.diagnostics()
+
+
+def test_both_spellings_of_tagged_values_are_equal() -> None:
+    seed = parse("""
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+trigger = { Note = { note = 60, velocity_min = 10 } }
+action = { WasmPlugin = { path = "p.wasm", params = { action = "play" } } }
+""")
+    reference = parse("""
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+[modes.mappings.trigger]
+type = "Note"
+note = 60
+velocity_min = 10
+[modes.mappings.action]
+type = "WasmPlugin"
+path = "p.wasm"
+[modes.mappings.action.params]
+action = "play"
+""")
+    (a,) = seed.modes[0].mappings
+    (b,) = reference.modes[0].mappings
+    assert a.trigger == b.trigger == trg.Note(60, 10)
+    assert a.action == b.action and a.action.params == b.action.params == {"action": "play"}
+
+
+def test_every_trigger_and_action_parses() -> None:
+    config = parse("""
+[device]
+name = "Pads"
+auto_reconnect = false
+[plugins]
+signature_policy = "self-signed"
+trust_store = "keys.toml"
+limits = { max_fuel = 1000, timeout_ms = 50 }
+grants = { fs_probe = ["filesystem"] }
+[advanced_settings]
+chord_timeout_ms = 80
+[[modes]]
+name = "A"
+color = "red"
+mappings = [
+  { trigger = { VelocityRange = { note = 1, level = "soft", soft_max = 20, medium_max = 90 } }, action = { ModeChange = { mode = "B" } } },
+  { trigger = { LongPress = { note = 2, duration_ms = 700 } }, action = { Delay = { ms = 5 } } },
+  { trigger = { DoubleTap = { note = 3 } }, action = { Sequence = { actions = [ { Delay = { ms = 1 } }, { ModeChange = { mode = "A" } } ] } } },
+  { trigger = { NoteChord = { notes = [4, 5, 6], timeout_ms = 30 } }, action = { SendMidi = { port = "Synth", message_type = "note_on", note = 60, velocity = 90, channel = 9 } } },
+  { trigger = { CC = { cc = 7, value_min = 3, channel = 2 } }, action = { WasmPlugin = { path = "x.wasm", limits = { max_fuel = 5 } } } },
+  { trigger = { EncoderTurn = { cc = 8, direction = "counterclockwise" } }, action = { SendMidi = { port = "v", virtual = true, message_type = "pitchwheel", pitch = -100 } } },
+  { trigger = { PitchBend = { value_min = 0, value_max = 100 } }, action = { ModeChange = { mode = "B" } } },
+  { trigger = { Aftertouch = { pressure_min = 9 } }, action = { ModeChange = { mode = "B" } } },
+]
+[[modes]]
+name = "B"
+[[global_mappings]]
+description = "global"
+trigger = { Note = { note = 9 } }
+action = { ModeChange = { mode = "A" } }
+""")
+    assert config.device.name == "Pads" and config.device.auto_reconnect is False
+    assert config.plugins.signature_policy is SignaturePolicy.SELF_SIGNED
+    assert config.plugins.trust_store == Path("/configs/keys.toml")
+    assert (
+        config.plugins.limits.max_fuel == 1000
+        and config.plugins.limits.max_memory_bytes == 128 * 1024 * 1024
+    )
+    assert config.advanced == trg.AdvancedSettings(80, 300, 2000)
+    triggers = [m.trigger for m in config.modes[0].mappings]
+    assert triggers == [
+        trg.VelocityRange(1, "soft", 20, 90),
+        trg.LongPress(2, 700),
+        trg.DoubleTap(3),
+        trg.NoteChord((4, 5, 6), 30),
+        trg.CC(7, 3, 2),
+        trg.EncoderTurn(8, "counterclockwise"),
+        trg.PitchBend(0, 100),
+        trg.Aftertouch(9),
+    ]
+    plugin_action = config.modes[0].mappings[4].action
+    assert isinstance(plugin_action, act.WasmPlugin)
+    assert plugin_action.limits is not None and plugin_action.limits.max_fuel == 5
+    assert plugin_action.limits.timeout_ms == 50  # per-action limits start from the global ones
+    send = config.modes[0].mappings[3].action
+    assert send == act.SendMidi("Synth", "note_on", 9, (("note", 60), ("velocity", 90)))
+    assert config.global_mappings[0].description == "global"
+    assert [m.name for m in config.modes] == ["A", "B"]
+
+
+def test_defaults_without_any_section() -> None:
+    config = parse("")
+    assert [mode.name for mode in config.modes] == ["Default"]
+    assert config.advanced == trg.AdvancedSettings(50, 300, 2000)
+    assert config.plugins.signature_policy is SignaturePolicy.TRUSTED
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[[modes]]\nname='A'\n[[modes.mappings]]\ntrigger = { Note = { note = 200 } }\n"
+            "action = { ModeChange = { mode = 'A' } }\n",
+            "modes[0].mappings[0].trigger.note: 200 is not a MIDI note (0-127)",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1 } }\naction = { WasmPlugin = { path = 'p', "
+            "params = { context = 1 } } }\n",
+            "global_mappings[0].action.params.context: 'context' is reserved",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Nope = { note = 1 } }\naction = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger: 'Nope' is not one of Note, VelocityRange",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { type = 'CC', cc = 'x' }\naction = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger.cc: expected an integer, got the string 'x'",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1, colour = 2 } }\naction = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger.colour: unknown key",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1 } }\naction = { ModeChange = { mode = 'Nowhere' } }\n",
+            "ModeChange to unknown mode 'Nowhere'",
+        ),
+        (
+            "[[modes]]\nname = 'A'\n[[modes]]\nname = 'A'\n",
+            "modes[1].name: mode 'A' is defined twice",
+        ),
+        (
+            "[plugins]\nsignature_policy = 'anything'\n",
+            "plugins.signature_policy: 'anything' is not one of",
+        ),
+        (
+            "[plugins.limits]\nmax_fuel = -5\n",
+            "plugins.limits.max_fuel: must be a positive integer",
+        ),
+        ("[plugins.grants]\nx = ['Teleport']\n", "plugins.grants.x: unknown capability 'Teleport'"),
+        ("[device]\nname = 5\n", "device.name: expected a string"),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1 } }\n",
+            "global_mappings[0].action: is required",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { NoteChord = { notes = [1] } }\naction = { Delay = { ms = 1 } }\n",
+            "trigger.notes: a chord needs at least two notes",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { EncoderTurn = { cc = 1, direction = 'up' } }\naction = { Delay = { ms = 1 } }\n",
+            "trigger.direction: 'up' is not one of clockwise, counterclockwise",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1 } }\naction = { SendMidi = { port = 'x', "
+            "message_type = 'note_on', note = 300 } }\n",
+            "action.note: 300 is not a valid note (0-127)",
+        ),
+        ("unknown_section = 1\n", "unknown_section: unknown key"),
+    ],
+)
+def test_errors_name_the_file_and_key_path(text: str, message: str) -> None:
+    diagnostics = error_of(text)
+    assert diagnostics.startswith("/configs/conductor.toml: ")
+    assert message in diagnostics
+
+
+def test_toml_syntax_errors_give_the_line() -> None:
+    assert error_of("[device]\nname = \n").startswith("/configs/conductor.toml:2: invalid TOML")
+
+
+def test_the_seed_example_says_how_to_write_it() -> None:
+    diagnostics = error_of(SEED_EXAMPLE)
+    assert diagnostics.startswith("/configs/conductor.toml:4: invalid TOML")
+    assert "inline tables must stay on one line" in diagnostics
+    assert 'params = { action = "play" }' in diagnostics
+    fixed = parse(
+        "[[modes.mappings]]\ntrigger = { Note = { note = 60 } }\naction = { WasmPlugin = { path = "
+        '"~/.conductor/wasm-plugins/my_plugin.wasm", params = { action = "play" } } }\n'.replace(
+            "[[modes.mappings]]", "[[modes]]\nname = 'Default'\n[[modes.mappings]]"
+        )
+    )
+    assert fixed.modes[0].mappings[0].action.params == {"action": "play"}
+
+
+def test_load_config_reports_missing_and_non_utf8_files(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    (tmp_path / "latin.toml").write_bytes(b"[device]\nname = '\xe9'\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(tmp_path / "latin.toml")
+
+
+def test_check_command_on_the_demo_and_on_broken_configs(
+    conductor_cli: Runner, tmp_path: Path
+) -> None:
+    demo = conductor_cli("check", FIXTURES / "demo" / "config.toml", "--json")
+    assert demo.returncode == 0, demo.stderr
+    report = json.loads(demo.stdout)
+    assert report["ok"] and report["modes"] == ["Drums", "FX"]
+    assert {row["plugin"]: row["signature"] for row in report["plugins"]} == {
+        "pad_counter": "trusted",
+        "event_logger": "trusted",
+    }
+    seed = tmp_path / "seed.toml"
+    seed.write_text(SEED_EXAMPLE)
+    result = conductor_cli("check", seed)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "inline tables must stay on one line" in result.stderr
+    missing = tmp_path / "missing_plugin.toml"
+    missing.write_text(
+        "[[global_mappings]]\ntrigger = { Note = { note = 1 } }\n"
+        "action = { WasmPlugin = { path = 'nothere.wasm' } }\n"
+    )
+    result = conductor_cli("check", missing, "--json")
+    assert result.returncode == 1
+    (row,) = json.loads(result.stdout)["plugins"]
+    assert not row["ok"] and "nothere.wasm: plugin not found" in row["error"]
+    assert row["used_at"] == "global_mappings[0].action"
