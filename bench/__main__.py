@@ -9,14 +9,17 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import runtime
+from bench import engine, runtime
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
 
 def main() -> None:
-    console = Console()
-    sections = {"runtime": (runtime.run(), runtime.TARGETS)}
+    console = Console(width=160)
+    sections = {
+        "runtime": (runtime.run(), runtime.TARGETS),
+        "engine": (engine.run(), engine.TARGETS),
+    }
     for name, (results, targets) in sections.items():
         table = Table(
             "measure", "p50 µs", "p99 µs", "value", "target", title=f"{name} ({platform.node()})"
@@ -27,13 +30,12 @@ def main() -> None:
                 "" if check is None else ("[green]met[/]" if check(results) else "[red]missed[/]")
             )
             if isinstance(value, dict):
-                table.add_row(
-                    key,
-                    f"{value['p50_us']:.2f}",
-                    f"{value['p99_us']:.2f}",
-                    f"n={value['n']}",
-                    f"{target} {verdict}",
+                p50 = f"{value['p50_us']:.2f}" if "p50_us" in value else ""
+                p99 = f"{value['p99_us']:.2f}" if "p99_us" in value else ""
+                extra = ", ".join(
+                    f"{k}={v}" for k, v in value.items() if k not in ("p50_us", "p99_us")
                 )
+                table.add_row(key, p50, p99, extra, f"{target} {verdict}")
             else:
                 table.add_row(key, "", "", str(value), f"{target} {verdict}")
         console.print(table)
