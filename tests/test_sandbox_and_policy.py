@@ -15,7 +15,7 @@ from conductor.paths import plugin_data_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.grants import GrantStore
-from conductor.plugins.loader import LoadOptions, load_plugin
+from conductor.plugins.loader import Approval, LoadOptions, load_plugin
 from conductor.plugins.runtime import PluginHost
 from conductor.signing import SignaturePolicy, TrustStore
 from tests.plugin_helpers import load_unsigned, signed_copy
@@ -134,14 +134,14 @@ def test_grants_file_approvals_are_keyed_by_plugin_and_key(
 
 def test_interactive_prompt_answers_are_remembered(host: PluginHost, tmp_path: Path) -> None:
     grants = GrantStore(tmp_path / "grants.toml")
-    asked: list[tuple[str, Capability]] = []
+    asked: list[tuple[str, str, str]] = []
 
-    def prompt(name: str, capability: Capability) -> bool:
-        asked.append((name, capability))
+    def prompt(name: str, approval: Approval) -> bool:
+        asked.append((name, approval.kind, approval.value))
         return True
 
     loaded = load_unsigned(host, "fs_probe", tmp_path, grants=grants, prompt=prompt)
-    assert asked == [("fs_probe", Capability.FILESYSTEM)]
+    assert asked == [("fs_probe", "capability", "Filesystem")]
     assert loaded.plugin.granted == {Capability.FILESYSTEM}
     again = load_unsigned(host, "fs_probe", tmp_path, grants=grants, prompt=prompt)
     assert again.plugin.granted == {Capability.FILESYSTEM} and len(asked) == 1

@@ -19,8 +19,9 @@ from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.errors import ConductorError, FileError, UsageError
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
-from conductor.plugins.capabilities import Capability, parse_all
+from conductor.plugins.capabilities import Risk, parse_all
 from conductor.plugins.grants import UNSIGNED_KEY, GrantStore
+from conductor.plugins.host.hosts import HostPattern, PatternError
 from conductor.plugins.limits import MIB, Limits
 from conductor.plugins.loader import (
     LoadOptions,
@@ -90,7 +91,9 @@ def _params(text: str | None) -> dict[str, Any]:
     return params
 
 
-def _limits(fuel: int | None, memory_mb: int | None, timeout_ms: int | None) -> Limits:
+def _limits(
+    fuel: int | None, memory_mb: int | None, timeout_ms: int | None, base: Limits | None = None
+) -> Limits:
     overrides: dict[str, int] = {}
     if fuel is not None:
         overrides["max_fuel"] = fuel
@@ -99,7 +102,7 @@ def _limits(fuel: int | None, memory_mb: int | None, timeout_ms: int | None) -> 
     if timeout_ms is not None:
         overrides["timeout_ms"] = timeout_ms
     try:
-        return Limits().with_overrides(overrides, "limits")
+        return (base or Limits()).with_overrides(overrides, "limits")
     except ConductorError as exc:
         raise UsageError(exc.diagnostics()) from None
 
@@ -399,20 +402,43 @@ def grant_command(
     capabilities: Annotated[
         list[str], typer.Argument(help="Network, Filesystem, Subprocess, SystemControl.")
     ],
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="Approve a host pattern (with Network).")
+    ] = None,
+    command: Annotated[
+        list[str] | None, typer.Option("--command", help="Approve a command (with Subprocess).")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Approve capabilities for a plugin (remembered per plugin name and signing key)."""
+    """Approve capabilities, hosts and commands for a plugin (remembered per plugin name and signing key)."""
     caps = parse_all(capabilities)
+    for pattern in host or []:
+        try:
+            HostPattern.parse(pattern)
+        except PatternError as exc:
+            raise UsageError(f"--host: {exc}") from None
+    resolved: dict[str, str] = {}
+    for item in command or []:
+        found = shutil.which(item)
+        if found is None:
+            raise UsageError(f"--command {item!r}: not found on PATH")
+        resolved[item] = str(Path(found).resolve())
     plugin, key = _grant_target(name)
-    result = GrantStore(grants_file()).grant(plugin, key, caps)
+    result = GrantStore(grants_file()).update(
+        plugin, key, add=caps, hosts=tuple(host or ()), commands=resolved
+    )
     if json_output:
         print_json(result.to_json())
         return
     for cap in sorted(caps, key=lambda c: c.value):
-        if cap in (Capability.SUBPROCESS, Capability.SYSTEM_CONTROL):
+        if cap.risk is Risk.HIGH:
             stdout.print(
                 f"[yellow]warning:[/] {cap.value} is high risk: {escape(plugin)} may act outside its sandbox"
             )
+    for item, path in resolved.items():
+        stdout.print(f"{escape(plugin)}: command {escape(item)} approved as {escape(path)}")
+    for pattern in host or []:
+        stdout.print(f"{escape(plugin)}: host {escape(pattern)} approved")
     stdout.print(
         f"{escape(plugin)}: granted {', '.join(sorted(c.value for c in result.capabilities)) or 'nothing'}"
     )
@@ -422,12 +448,29 @@ def grant_command(
 @reports_errors
 def revoke_command(
     name: Annotated[str, typer.Argument(help="Installed plugin name (or a .wasm path).")],
-    capabilities: Annotated[list[str], typer.Argument(help="Capabilities to withdraw.")],
+    capabilities: Annotated[
+        list[str] | None, typer.Argument(help="Capabilities to withdraw.")
+    ] = None,
+    host: Annotated[
+        list[str] | None, typer.Option("--host", help="Withdraw a host approval.")
+    ] = None,
+    command: Annotated[
+        list[str] | None, typer.Option("--command", help="Withdraw a command approval.")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Withdraw approved capabilities."""
+    """Withdraw approved capabilities, hosts or commands."""
     plugin, key = _grant_target(name)
-    result = GrantStore(grants_file()).revoke(plugin, key, parse_all(capabilities))
+    store = GrantStore(grants_file())
+    if not any(g.plugin == plugin and g.key == key for g in store.all()):
+        raise FileError(f"{store.path}: no grants recorded for plugin {plugin!r}")
+    result = store.update(
+        plugin,
+        key,
+        remove=parse_all(capabilities or []),
+        remove_hosts=tuple(host or ()),
+        remove_commands=tuple(command or ()),
+    )
     if json_output:
         print_json(result.to_json())
     else:

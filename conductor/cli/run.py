@@ -20,7 +20,8 @@ from conductor.engine.report import LineReporter, LiveReporter
 from conductor.engine.runner import RunOptions, run_engine
 from conductor.midi.ports import backend, input_names, output_names
 from conductor.paths import module_cache_dir
-from conductor.plugins.capabilities import Capability, Risk
+from conductor.plugins.capabilities import Risk
+from conductor.plugins.loader import Approval
 from conductor.plugins.runtime import PluginHost
 
 ApiOption = Annotated[
@@ -28,21 +29,21 @@ ApiOption = Annotated[
 ]
 
 
-def _terminal_prompt(name: str, capability: Capability) -> bool:
-    """Ask on the terminal; high-risk capabilities need their name typed in full."""
-    if capability.risk is Risk.HIGH:
+def _terminal_prompt(name: str, approval: Approval) -> bool:
+    """Ask on the terminal; high-risk approvals need their name typed in full."""
+    if approval.risk is Risk.HIGH:
         stdout.print(
-            f"[yellow]warning:[/] plugin {escape(name)} asks for {capability.value} "
-            f"({capability.risk.value} risk): it could act outside its sandbox."
+            f"[yellow]warning:[/] plugin {escape(name)} asks for {escape(approval.describe())} "
+            f"({approval.risk.value} risk): it could act outside its sandbox."
         )
         answer = typer.prompt(
-            f"Type {capability.value} to allow it, anything else to refuse",
+            f"Type {approval.value} to allow it, anything else to refuse",
             default="",
             show_default=False,
         )
-        return answer.strip() == capability.value
+        return answer.strip() == approval.value
     return typer.confirm(
-        f"Allow plugin {name} to use {capability.value} ({capability.risk.value} risk)?",
+        f"Allow plugin {name} to use {approval.describe()} ({approval.risk.value} risk)?",
         default=False,
     )
 

@@ -3,6 +3,7 @@ the parser's line where it gives one, and the key path."""
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from conductor.engine._fields import Fields, tagged
 from conductor.errors import ConductorError, ConfigError
 from conductor.paths import plugins_dir
 from conductor.plugins.capabilities import Capability
+from conductor.plugins.host.hosts import HostPattern, PatternError
 from conductor.plugins.limits import Limits
 from conductor.signing import SignaturePolicy
 
@@ -38,7 +40,9 @@ class PluginsConfig:
     limits: Limits = field(default_factory=Limits)
     grants: dict[str, frozenset[Capability]] = field(default_factory=dict)
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, frozenset[str]] = field(default_factory=dict)  # values that came from ${VAR}
     hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -187,19 +191,32 @@ def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
     )
     grants_fields = Fields(fields.table_of("grants"), fields.key_path("grants"), fields.source)
     grants = {name: _capability_list(grants_fields, name) for name in list(grants_fields.table)}
-    config_table = fields.table_of("config")
-    for name, table in config_table.items():
+    config_table: dict[str, dict[str, Any]] = {}
+    secrets: dict[str, frozenset[str]] = {}
+    for name, table in fields.table_of("config").items():
         if not isinstance(table, dict):
             raise fields.error(f"config.{name}", "expected a table of settings for the plugin")
-    hosts_fields = Fields(fields.table_of("hosts"), fields.key_path("hosts"), fields.source)
-    hosts: dict[str, tuple[str, ...]] = {}
-    for name in list(hosts_fields.table):
-        value = hosts_fields.raw(name)
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise hosts_fields.error(
-                name, 'expected a list of host patterns such as "https://api.example.com"'
-            )
-        hosts[name] = tuple(value)
+        found: set[str] = set()
+        config_table[name] = _substitute(
+            table, f"{fields.key_path('config')}.{name}", fields.source, found
+        )
+        secrets[name] = frozenset(found)
+    hosts = _string_lists(
+        Fields(fields.table_of("hosts"), fields.key_path("hosts"), fields.source),
+        'a list of host patterns such as "https://api.example.com"',
+    )
+    for name, patterns in hosts.items():
+        for index, pattern in enumerate(patterns):
+            try:
+                HostPattern.parse(pattern)
+            except PatternError as exc:
+                raise ConfigError(
+                    f"{fields.source}: {fields.key_path('hosts')}.{name}[{index}]: {exc}"
+                ) from None
+    commands = _string_lists(
+        Fields(fields.table_of("commands"), fields.key_path("commands"), fields.source),
+        'a list of command names such as "notify-send"',
+    )
     fields.done()
 
     def resolve(value: str | None) -> Path | None:
@@ -215,8 +232,49 @@ def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
         limits=limits,
         grants=grants,
         config=config_table,
+        secrets=secrets,
         hosts=hosts,
+        commands=commands,
     )
+
+
+def _string_lists(fields: Fields, what: str) -> dict[str, tuple[str, ...]]:
+    result = {}
+    for name in list(fields.table):
+        value = fields.raw(name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise fields.error(name, f"expected {what}")
+        result[name] = tuple(value)
+    return result
+
+
+_VARIABLE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _substitute(value: Any, path: str, source: str, secrets: set[str]) -> Any:
+    """Replace `${VAR}` with the environment's value (recorded as a secret); `$${` is a literal `${`."""
+    if isinstance(value, dict):
+        return {
+            key: _substitute(item, f"{path}.{key}", source, secrets) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [
+            _substitute(item, f"{path}[{index}]", source, secrets)
+            for index, item in enumerate(value)
+        ]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group(0) == "$${":
+            return "${"
+        variable = match.group(1)
+        if variable not in os.environ:
+            raise ConfigError(f"{source}: {path}: environment variable {variable} is not set")
+        secrets.add(os.environ[variable])
+        return os.environ[variable]
+
+    return _VARIABLE.sub(replace, value)
 
 
 def _advanced(fields: Fields) -> trg.AdvancedSettings:

@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conductor.engine import actions as act
-from conductor.engine.config import Config
+from conductor.engine.config import Config, PluginsConfig
 from conductor.engine.dispatcher import PluginKey, plugin_key
 from conductor.errors import ConductorError
 from conductor.paths import default_trust_store, grants_file
 from conductor.plugins.grants import GrantStore
+from conductor.plugins.limits import Limits
 from conductor.plugins.loader import (
     LoadedPlugin,
     LoadOptions,
@@ -56,6 +57,29 @@ def plugin_keys(config: Config) -> dict[PluginKey, str]:
     return keys
 
 
+def plugin_options(
+    plugins: PluginsConfig,
+    name: str,
+    store: TrustStore,
+    limits: Limits,
+    grants: GrantStore,
+    prompt: Prompt | None,
+) -> LoadOptions:
+    """What `[plugins]` says about one plugin, as load options."""
+    return LoadOptions(
+        policy=plugins.signature_policy,
+        trust_store=store,
+        limits=limits,
+        approvals=plugins.grants.get(name, frozenset()),
+        grants=grants,
+        prompt=prompt,
+        plugin_config=plugins.config.get(name, {}),
+        secrets=plugins.secrets.get(name, frozenset()),
+        extra_hosts=plugins.hosts.get(name, ()),
+        extra_commands=plugins.commands.get(name, ()),
+    )
+
+
 def load_config_plugins(
     host: PluginHost,
     config: Config,
@@ -74,14 +98,7 @@ def load_config_plugins(
         if reused is not None and file_stamp(path) == reused.stamp:
             findings.append(PluginFinding(key, where, reused))
             continue
-        options = LoadOptions(
-            policy=config.plugins.signature_policy,
-            trust_store=store,
-            limits=limits,
-            approvals=config.plugins.grants.get(plugin_name(path), frozenset()),
-            grants=grants,
-            prompt=prompt,
-        )
+        options = plugin_options(config.plugins, plugin_name(path), store, limits, grants, prompt)
         try:
             loaded = load_plugin(host, path, options)
             findings.append(PluginFinding(key, where, loaded))

@@ -9,17 +9,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from conductor._files import read_bytes
 from conductor.errors import FileError, PluginError
 from conductor.paths import plugin_data_dir, plugins_dir
 from conductor.plugins.abi import Metadata
 from conductor.plugins.capabilities import Capability, Risk, granted
-from conductor.plugins.grants import UNSIGNED_KEY, GrantStore
+from conductor.plugins.grants import UNSIGNED_KEY, Grant, GrantStore
+from conductor.plugins.host.context import PluginContext
+from conductor.plugins.host.hosts import HostPattern, HostRules, PatternError
 from conductor.plugins.limits import Limits
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.signing import SignaturePolicy, TrustStore, Verdict, verify_plugin
@@ -27,7 +31,21 @@ from conductor.signing.signature import MAX_SIGNATURE_FILE
 
 _log = logging.getLogger("conductor.plugins")
 
-Prompt = Callable[[str, Capability], bool]
+
+@dataclass(frozen=True)
+class Approval:
+    """One thing a plugin asks for that the user may approve: a capability, a host or a command."""
+
+    kind: str  # "capability" | "host" | "command"
+    value: str
+    risk: Risk
+    detail: str = ""
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.value}" + (f" ({self.detail})" if self.detail else "")
+
+
+Prompt = Callable[[str, Approval], bool]
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,10 @@ class LoadOptions:
     approvals: frozenset[Capability] = frozenset()
     grants: GrantStore | None = None
     prompt: Prompt | None = None
+    plugin_config: dict[str, Any] = field(default_factory=dict)
+    secrets: frozenset[str] = frozenset()
+    extra_hosts: tuple[str, ...] = ()  # added by the user in [plugins.hosts]: approved
+    extra_commands: tuple[str, ...] = ()  # added by the user in [plugins.commands]: approved
 
 
 @dataclass
@@ -102,32 +124,106 @@ def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
     return wasm, verdict
 
 
-def _approve(
-    name: str, key: str, requested: frozenset[Capability], options: LoadOptions
-) -> frozenset[Capability]:
-    approved = set(options.approvals)
-    if options.grants is not None:
-        approved |= options.grants.approved(name, key)
-    pending = sorted(
-        (cap for cap in requested if cap.risk is not Risk.LOW and cap not in approved),
-        key=lambda c: c.value,
-    )
-    if pending and options.prompt is not None:
-        newly = frozenset(cap for cap in pending if options.prompt(name, cap))
-        if newly and options.grants is not None:
-            options.grants.grant(name, key, newly)
-        approved |= newly
-        pending = [cap for cap in pending if cap not in newly]
-    for cap in pending:
-        _log.warning(
-            "%s requests %s (%s risk), not granted; approve with: conductor plugin grant %s %s",
-            name,
-            cap.value,
-            cap.risk.value,
-            name,
-            cap.value,
-        )
-    return granted(requested, approved)
+class _Approver:
+    """Decides approvals for one plugin load: remembered grants, config, prompt; logs the rest."""
+
+    def __init__(self, name: str, key: str, options: LoadOptions) -> None:
+        self.name = name
+        self.key = key
+        self.options = options
+        self.remembered = options.grants.find(name, key) if options.grants else Grant(name, key)
+        self.new_capabilities: set[Capability] = set()
+        self.new_hosts: list[str] = []
+        self.new_commands: dict[str, str] = {}
+
+    def ask(self, approval: Approval) -> bool:
+        if self.options.prompt is None:
+            return False
+        return self.options.prompt(self.name, approval)
+
+    def capabilities(self, requested: frozenset[Capability]) -> frozenset[Capability]:
+        approved = set(self.options.approvals) | set(self.remembered.capabilities)
+        for cap in sorted(requested, key=lambda c: c.value):
+            if cap.risk is Risk.LOW or cap in approved:
+                continue
+            if self.ask(Approval("capability", cap.value, cap.risk)):
+                approved.add(cap)
+                self.new_capabilities.add(cap)
+            else:
+                _log.warning(
+                    "%s requests %s (%s risk), not granted; approve with: conductor plugin grant %s %s",
+                    self.name,
+                    cap.value,
+                    cap.risk.value,
+                    self.name,
+                    cap.value,
+                )
+        return granted(requested, approved)
+
+    def hosts(self, declared: tuple[str, ...], network: bool) -> HostRules:
+        user_added = [HostPattern.parse(text) for text in self.options.extra_hosts]
+        patterns = [HostPattern.parse(text) for text in declared]
+        if not network:
+            return HostRules(tuple(patterns + user_added), ())
+        remembered = set(self.remembered.hosts)
+        approved = list(user_added)
+        for pattern in patterns:
+            if pattern.auto_approvable or pattern.text in remembered:
+                approved.append(pattern)
+            elif self.ask(
+                Approval("host", pattern.text, Risk.MEDIUM, "plain or local address, or wildcard")
+            ):
+                approved.append(pattern)
+                self.new_hosts.append(pattern.text)
+            else:
+                _log.warning(
+                    "%s declares host %s, not approved; approve with: conductor plugin grant %s Network "
+                    "--host %s",
+                    self.name,
+                    pattern.text,
+                    self.name,
+                    pattern.text,
+                )
+        return HostRules(tuple(patterns + user_added), tuple(approved))
+
+    def commands(self, declared: tuple[str, ...], subprocess: bool) -> dict[str, str]:
+        if not subprocess:
+            return {}
+        approved: dict[str, str] = {}
+        for name in dict.fromkeys([*declared, *self.options.extra_commands]):
+            path = shutil.which(name)
+            if path is None:
+                _log.warning("%s: command %s is not installed here", self.name, name)
+                continue
+            path = str(Path(path).resolve())
+            if name in self.options.extra_commands or self.remembered.commands.get(name) == path:
+                approved[name] = path
+            elif self.ask(Approval("command", name, Risk.HIGH, path)):
+                approved[name] = path
+                self.new_commands[name] = path
+            else:
+                _log.warning(
+                    "%s declares command %s (%s), not approved; approve with: conductor plugin grant %s "
+                    "Subprocess --command %s",
+                    self.name,
+                    name,
+                    path,
+                    self.name,
+                    name,
+                )
+        return approved
+
+    def remember(self) -> None:
+        if self.options.grants is not None and (
+            self.new_capabilities or self.new_hosts or self.new_commands
+        ):
+            self.options.grants.update(
+                self.name,
+                self.key,
+                add=frozenset(self.new_capabilities),
+                hosts=tuple(self.new_hosts),
+                commands=self.new_commands,
+            )
 
 
 def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlugin:
@@ -148,10 +244,27 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
         raise PluginError(f"{name}: {abi.problems[0]}")
 
     started = time.perf_counter()
-    plugin = Plugin(host, name, module, abi, options.limits, plugin_data_dir(name))
+    context = PluginContext(
+        name,
+        config=dict(options.plugin_config),
+        secrets=options.secrets,
+        data_dir=plugin_data_dir(name),
+    )
+    plugin = Plugin(host, name, module, abi, options.limits, context)
     metadata = plugin.start()
     key = verdict.signature.public_key.hex() if verdict.signature else UNSIGNED_KEY
-    plugin.grant(_approve(name, key, metadata.capabilities, options))
+    approver = _Approver(name, key, options)
+    capabilities = approver.capabilities(metadata.capabilities)
+    try:
+        context.hosts = approver.hosts(metadata.hosts, Capability.NETWORK in capabilities)
+    except PatternError as exc:
+        raise PluginError(f"{name}: {exc}") from None
+    context.declared_commands = frozenset([*metadata.commands, *options.extra_commands])
+    context.commands = approver.commands(
+        tuple(metadata.commands), Capability.SUBPROCESS in capabilities
+    )
+    approver.remember()
+    plugin.grant(capabilities)
     phases["instantiate_init"] = (time.perf_counter() - started) * 1000
     return LoadedPlugin(
         plugin, path, digest, verdict, plugin.metadata or metadata, phases, cached, stamp

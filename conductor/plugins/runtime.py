@@ -31,6 +31,7 @@ from conductor.plugins.cache import ModuleCache
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host import HostLinker
 from conductor.plugins.host._state import InstanceState
+from conductor.plugins.host.context import PluginContext
 from conductor.plugins.limits import Limits
 from conductor.plugins.sandbox import CapturedOutput, OutputCapture, wasi_config
 
@@ -157,19 +158,23 @@ class Plugin:
         module: wasmtime.Module,
         abi: ModuleAbi,
         limits: Limits,
-        data_dir: Path | None = None,
+        context: PluginContext | None = None,
     ) -> None:
         self.host = host
         self.name = name
         self.module = module
         self.abi = abi
         self.limits = limits
-        self.data_dir = data_dir
-        self.granted: frozenset[Capability] = frozenset()
+        self.context = context or PluginContext(name)
+        self.context.logger = logging.getLogger(f"conductor.plugin.{name}")
         self.metadata: Metadata | None = None
         self._instance: _Instance | None = None
         self._ticks = host.ticker.ticks_for(limits.timeout_ms)
-        self._logger = logging.getLogger(f"conductor.plugin.{name}")
+        self._timeout_s = limits.timeout_ms / 1000.0
+
+    @property
+    def granted(self) -> frozenset[Capability]:
+        return self.context.granted
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -185,9 +190,9 @@ class Plugin:
         return self.metadata
 
     def grant(self, capabilities: frozenset[Capability]) -> None:
-        """Set the granted capabilities; the sandbox changes, so the instance starts afresh."""
-        if capabilities != self.granted:
-            self.granted = capabilities
+        """Set the granted capabilities; the sandbox may change, so the instance starts afresh."""
+        if capabilities != self.context.granted:
+            self.context.granted = capabilities
             self.discard()
             self.start()
 
@@ -258,6 +263,7 @@ class Plugin:
         caller, context, memory = instance.caller, instance.context, instance.memory
         _capi.context_set_fuel(context, self.limits.max_fuel)
         _capi.context_set_epoch_deadline(context, self._ticks)
+        instance.state.deadline = time.monotonic() + self._timeout_s
         try:
             pointer = caller.call_i32(instance.alloc, 1, size) & 0xFFFFFFFF
             if pointer == 0 and size:
@@ -283,20 +289,23 @@ class Plugin:
         """Refill fuel and arm the wall-clock deadline: every call starts with the full budget."""
         _capi.context_set_fuel(instance.context, self.limits.max_fuel)
         _capi.context_set_epoch_deadline(instance.context, self._ticks)
+        instance.state.deadline = time.monotonic() + self._timeout_s
 
     def _fuel_used(self, instance: _Instance) -> int:
         return self.limits.max_fuel - instance.caller.fuel_left()
 
     def _new_instance(self) -> _Instance:
-        capture = OutputCapture(self.limits.max_output_bytes)
+        capture = OutputCapture(
+            self.limits.max_output_bytes, self.context.redact if self.context.secrets else None
+        )
         store = wasmtime.Store(self.host.engine)
         store.set_limits(
             memory_size=self.limits.max_memory_bytes, table_elements=self.limits.max_table_elements
         )
-        data_dir = self.data_dir if Capability.FILESYSTEM in self.granted else None
+        data_dir = self.context.data_dir if Capability.FILESYSTEM in self.granted else None
         store.set_wasi(wasi_config(capture, data_dir))
         context = _capi.context_address(store)
-        state = InstanceState(self.name, context, capture, self.granted, self._logger)
+        state = InstanceState(self.context, context, capture)
         self.host.host_functions.states[context] = state
         store.set_fuel(self.limits.max_fuel)
         store.set_epoch_deadline(self._ticks)
@@ -382,3 +391,4 @@ class Plugin:
 
     def _drop(self, instance: _Instance) -> None:
         self.host.host_functions.states.pop(instance.context, None)
+        instance.state.close()

@@ -4,6 +4,7 @@ stdout/stderr, and at most one preopened directory (the plugin's own data dir, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ class OutputCapture:
     """Keeps the first `limit` bytes a plugin prints per call and counts the rest."""
 
     limit: int
+    redact: Callable[[str], str] | None = None
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
     logs: list[tuple[int, str]] = field(default_factory=list)
@@ -71,9 +73,10 @@ class OutputCapture:
         """Return and reset what the call that just ended printed and logged."""
         if not self.used and not self.dropped:
             return NOTHING_CAPTURED
+        clean = self.redact or (lambda text: text)
         result = CapturedOutput(
-            stdout=self.stdout.decode("utf-8", "replace"),
-            stderr=self.stderr.decode("utf-8", "replace"),
+            stdout=clean(self.stdout.decode("utf-8", "replace")),
+            stderr=clean(self.stderr.decode("utf-8", "replace")),
             logs=tuple(self.logs),
             dropped=self.dropped,
         )

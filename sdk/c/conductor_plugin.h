@@ -39,6 +39,42 @@ static inline int32_t conductor_log(int32_t level, const char *text) {
 }
 
 /*
+ * Host functions. Arguments are UTF-8 JSON (a bare key for config_get). An int64 result >= 0 is
+ * (ptr << 32) | len of an answer the host wrote into memory from your alloc(): read it with
+ * cp_answer_text(), then free() it. A negative result is one of the CONDUCTOR_* error codes and
+ * conductor_error_message() explains it. Network, Subprocess and SystemControl functions need
+ * their capability; without it they return CONDUCTOR_DENIED.
+ */
+CONDUCTOR_IMPORT(config_get) int64_t conductor_config_get(const char *key, size_t len);
+CONDUCTOR_IMPORT(error_message) int64_t conductor_error_message(void);
+CONDUCTOR_IMPORT(http_request) int64_t conductor_http_request(const char *json, size_t len);
+CONDUCTOR_IMPORT(ws_connect) int64_t conductor_ws_connect(const char *json, size_t len);
+CONDUCTOR_IMPORT(ws_send) int32_t conductor_ws_send(int32_t handle, const char *data, size_t len, int32_t flags);
+CONDUCTOR_IMPORT(ws_recv) int64_t conductor_ws_recv(int32_t handle, int32_t timeout_ms);
+CONDUCTOR_IMPORT(ws_close) int32_t conductor_ws_close(int32_t handle);
+CONDUCTOR_IMPORT(exec) int64_t conductor_exec(const char *json, size_t len);
+CONDUCTOR_IMPORT(system) int64_t conductor_system(const char *json, size_t len);
+
+/* The answer of a host function as a NUL-terminated string (NULL for an error or no answer).
+ * The host allocated len + 0 bytes, so this copies into a fresh buffer; free() the result. */
+static inline char *cp_answer_text(int64_t result, size_t *len_out) {
+    if (result <= 0) {
+        if (len_out) *len_out = 0;
+        return NULL;
+    }
+    char *data = (char *)(uintptr_t)(result >> 32);
+    size_t len = (size_t)(result & 0xffffffff);
+    char *text = malloc(len + 1);
+    if (text) {
+        memcpy(text, data, len);
+        text[len] = '\0';
+    }
+    free(data);
+    if (len_out) *len_out = len;
+    return text;
+}
+
+/*
  * Tiny JSON helpers for flat lookups in the request. They find the first "key": at any depth,
  * which is enough for params and the context object; they do not validate the document.
  */
