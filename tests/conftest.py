@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.midi_helpers"]  # the session's JACK server fixture
+pytest_plugins = [
+    "tests.midi_helpers",
+    "tests.servers",
+    "tests.desktop",
+]  # JACK; HTTP, TLS, WebSocket; desktop
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

@@ -61,8 +61,8 @@ def exec_command(state: InstanceState, pointer: int, length: int) -> int:
     return state.answer_json(
         {
             "status": done.status,
+            "truncated": done.truncated,
             "stdout": plugin.redact(done.stdout.decode("utf-8", "replace")),
             "stderr": plugin.redact(done.stderr.decode("utf-8", "replace")),
-            "truncated": done.truncated,
         }
     )

@@ -12,6 +12,8 @@ DNS) while verifying the certificate against the host name, and it never reads p
 from __future__ import annotations
 
 import base64
+import contextlib
+import ssl
 import time
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -52,8 +54,8 @@ def check_host(
     raise HostCallError(Code.DENIED, f"{reason} (allow it with: {fix})")
 
 
-def _parse_request(
-    state: InstanceState, document: dict[str, Any]
+def parse_request(
+    document: dict[str, Any],
 ) -> tuple[str, str, list[tuple[str, str]], bytes | None, float | None, bool]:
     method = document.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
@@ -118,8 +120,13 @@ def _exchange(
         )
     else:
         connection = urllib3.connection.HTTPConnection(address, port, timeout=budget)
-    watchdog = _net.Watchdog(budget, lambda: _net.shutdown_socket(connection.sock))
+    watchdog: _net.Watchdog | None = None
     try:
+        connection.connect()
+        sock = (
+            connection.sock
+        )  # http.client forgets it once a response is read; the watchdog must not
+        watchdog = _net.Watchdog(state.budget(timeout_ms), lambda: _net.shutdown_socket(sock))
         request_headers = {
             "Host": host if port in (80, 443) else f"{host}:{port}",
             "User-Agent": "conductor",
@@ -132,8 +139,9 @@ def _exchange(
         response = connection.getresponse()
         chunks, size = [], 0
         while True:
-            if connection.sock is not None:
-                connection.sock.settimeout(state.budget(timeout_ms))  # re-armed before every read
+            if sock is not None:
+                with contextlib.suppress(OSError):  # http.client may have let go of it already
+                    sock.settimeout(state.budget(timeout_ms))  # re-armed before every read
             chunk = response.read1(65536) if method != "HEAD" else b""
             if not chunk:
                 break
@@ -147,15 +155,26 @@ def _exchange(
     except HostCallError:
         raise
     except (urllib3.exceptions.SSLError, OSError, urllib3.exceptions.HTTPError, ValueError) as exc:
-        if watchdog.fired or state.deadline - time.monotonic() <= DEADLINE_GUARD_S:
+        if (
+            watchdog is not None and watchdog.fired
+        ) or state.deadline - time.monotonic() <= DEADLINE_GUARD_S:
             raise HostCallError(Code.TIMEOUT, f"{url[:200]}: deadline reached") from None
-        reason = str(exc).split(":")[-1].strip() or type(exc).__name__
         if isinstance(exc, TimeoutError | urllib3.exceptions.TimeoutError):
             raise HostCallError(Code.TIMEOUT, f"{url[:200]}: timed out") from None
-        raise HostCallError(Code.IO, f"{url[:200]}: {type(exc).__name__}: {reason}") from None
+        raise HostCallError(Code.IO, f"{url[:200]}: {_describe(exc)}") from None
     finally:
-        watchdog.cancel()
+        if watchdog is not None:
+            watchdog.cancel()
         connection.close()
+
+
+def _describe(exc: BaseException) -> str:
+    """One readable line: the certificate problem, the OS error, or the exception's own text."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed ({exc.reason}: {exc.verify_message})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -163,9 +182,7 @@ def _origin(url: str) -> tuple[str, str, int]:
 
 
 def http_request(state: InstanceState, pointer: int, length: int) -> int:
-    method, url, headers, body, timeout_ms, follow = _parse_request(
-        state, state.read_json(pointer, length)
-    )
+    method, url, headers, body, timeout_ms, follow = parse_request(state.read_json(pointer, length))
     for hop in range(MAX_REDIRECTS + 1):
         try:
             scheme, host, port = split_url(url, ("http", "https"))

@@ -8,6 +8,7 @@ a bounded queue and closes the socket when it overflows, rather than silently dr
 from __future__ import annotations
 
 import collections
+import contextlib
 import socket
 import threading
 from typing import Any
@@ -27,8 +28,11 @@ QUEUE_LIMIT = 256
 
 
 class _Socket:
-    def __init__(self, connection: websockets.sync.client.ClientConnection) -> None:
+    def __init__(
+        self, connection: websockets.sync.client.ClientConnection, exits: contextlib.ExitStack
+    ) -> None:
         self.connection = connection
+        self.exits = exits
         self.messages: collections.deque[bytes] = collections.deque()
         self.arrived = threading.Condition()
         self.closed_reason = ""
@@ -37,7 +41,8 @@ class _Socket:
 
     def _read(self) -> None:
         try:
-            for message in self.connection:
+            while True:
+                message = self.connection.recv()
                 data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
                 with self.arrived:
                     if len(self.messages) >= QUEUE_LIMIT:
@@ -63,6 +68,7 @@ class _Socket:
 
     def close(self) -> None:
         self.connection.close(1000)
+        self.exits.close()
         self.reader.join(timeout=1)
 
 
@@ -109,18 +115,22 @@ def ws_connect(state: InstanceState, pointer: int, length: int) -> int:
         budget = state.budget(timeout)
         raw.settimeout(budget)
         watchdog = _net.Watchdog(budget, lambda: _net.shutdown_socket(raw))
+        exits = contextlib.ExitStack()
         try:
-            connection = websockets.sync.client.connect(
-                url,
-                sock=raw,
-                ssl=_net.tls_context() if scheme == "wss" else None,
-                server_hostname=host if scheme == "wss" else None,
-                additional_headers=[(str(k), str(v)) for k, v in headers],
-                subprotocols=subprotocols,
-                open_timeout=budget,
-                max_size=MAX_MESSAGE,
-                close_timeout=1,
-                user_agent_header="conductor",
+            # Entered as a context manager (the library's way) and left in _Socket.close().
+            connection = exits.enter_context(
+                websockets.sync.client.connect(
+                    url,
+                    sock=raw,
+                    ssl=_net.tls_context() if scheme == "wss" else None,
+                    server_hostname=host if scheme == "wss" else None,
+                    additional_headers=[(str(k), str(v)) for k, v in headers],
+                    subprotocols=subprotocols,
+                    open_timeout=budget,
+                    max_size=MAX_MESSAGE,
+                    close_timeout=1,
+                    user_agent_header="conductor",
+                )
             )
         finally:
             watchdog.cancel()
@@ -131,7 +141,7 @@ def ws_connect(state: InstanceState, pointer: int, length: int) -> int:
             raise HostCallError(Code.TIMEOUT, f"{url[:200]}: opening timed out") from None
         raise HostCallError(Code.IO, f"{url[:200]}: {type(exc).__name__}: {exc}") from None
     handle = max(state.resources, default=0) + 1
-    ws = _Socket(connection)
+    ws = _Socket(connection, exits)
     state.resources[handle] = ws
     state.closers.append(ws.close)
     return handle

@@ -1,0 +1,198 @@
+"""A real headless desktop for the SystemControl tests, started and stopped by the suite: Xvfb,
+a private session bus with dunst, PulseAudio with a null sink, and a recording browser."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.midi_helpers import require
+
+DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{services}</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+PULSE_CONFIG = """load-module module-native-protocol-unix auth-anonymous=1 socket={socket}
+load-module module-null-sink sink_name=conductor_test
+set-default-sink conductor_test
+"""
+RECORDER = """#!/bin/sh
+printf '%s\\n' "$1" >> {log}
+"""
+
+
+@dataclass
+class Desktop:
+    env: dict[str, str]
+    opened_urls: Path
+
+
+def _start(
+    argv: list[str], log: Path, env: dict[str, str], **kwargs: object
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            **kwargs,
+        )  # type: ignore[arg-type]
+
+
+def _wait(check: object, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{what} did not start")
+
+
+@pytest.fixture(scope="session")
+def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+    for tool in (
+        "Xvfb",
+        "xclip",
+        "dunst",
+        "dunstctl",
+        "notify-send",
+        "dbus-daemon",
+        "pulseaudio",
+        "pactl",
+        "import",
+        "xsetroot",
+        "xdg-open",
+    ):
+        require(tool)
+    root = tmp_path_factory.mktemp("desktop")
+    processes: list[subprocess.Popen[bytes]] = []
+    saved = dict(os.environ)
+    try:
+        read_fd, write_fd = os.pipe()
+        xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+            pass_fds=(write_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(root / "xvfb.log").open("wb"),
+            start_new_session=True,
+        )
+        processes.append(xvfb)
+        os.close(write_fd)
+        display = os.read(read_fd, 64).decode().strip()
+        os.close(read_fd)
+        if not display:
+            raise AssertionError(
+                f"Xvfb did not report a display: {(root / 'xvfb.log').read_text()}"
+            )
+        env = dict(os.environ)
+        env["DISPLAY"] = f":{display}"
+
+        bus = root / "bus"
+        services = (
+            root / "no-services"
+        )  # empty: the bus must not start a notification daemon itself
+        services.mkdir()
+        (root / "dbus.conf").write_text(DBUS_CONFIG.format(socket=bus, services=services))
+        processes.append(
+            _start(
+                ["dbus-daemon", f"--config-file={root / 'dbus.conf'}", "--nofork"],
+                root / "dbus.log",
+                env,
+            )
+        )
+        _wait(bus.exists, "dbus-daemon")
+        env["DBUS_SESSION_BUS_ADDRESS"] = f"unix:path={bus}"
+        processes.append(_start(["dunst"], root / "dunst.log", env))
+        _wait(
+            lambda: (
+                subprocess.run(["dunstctl", "is-paused"], env=env, capture_output=True).returncode
+                == 0
+            ),
+            "dunst",
+        )
+
+        pulse_home = root / "pulse-home"
+        pulse_home.mkdir()
+        pulse_socket = root / "pulse.sock"
+        (root / "pulse.pa").write_text(PULSE_CONFIG.format(socket=pulse_socket))
+        pulse_env = {
+            **env,
+            "HOME": str(pulse_home),
+            "XDG_RUNTIME_DIR": str(pulse_home),
+            "XDG_CONFIG_HOME": str(pulse_home),
+        }
+        processes.append(
+            _start(
+                [
+                    "pulseaudio",
+                    "-n",
+                    "-F",
+                    str(root / "pulse.pa"),
+                    "--exit-idle-time=-1",
+                    "--daemonize=no",
+                    "--use-pid-file=no",
+                    "--realtime=no",
+                    "--high-priority=no",
+                    "--disallow-exit",
+                    "--log-target=stderr",
+                ],
+                root / "pulse.log",
+                pulse_env,
+            )
+        )
+        env["PULSE_SERVER"] = f"unix:{pulse_socket}"
+        _wait(
+            lambda: subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0,
+            "pulseaudio",
+        )
+
+        opened = root / "opened-urls.txt"
+        recorder = root / "record-url"
+        recorder.write_text(RECORDER.format(log=opened))
+        recorder.chmod(0o755)
+        env["BROWSER"] = str(recorder)
+        env["XDG_CURRENT_DESKTOP"] = "X-Generic"
+        os.environ.update(
+            {
+                k: env[k]
+                for k in (
+                    "DISPLAY",
+                    "DBUS_SESSION_BUS_ADDRESS",
+                    "PULSE_SERVER",
+                    "BROWSER",
+                    "XDG_CURRENT_DESKTOP",
+                )
+            }
+        )
+        yield Desktop(env, opened)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
