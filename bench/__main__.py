@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, runtime
+from bench import engine, hostcalls, runtime
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -19,6 +19,7 @@ def main() -> None:
     sections = {
         "runtime": (runtime.run(), runtime.TARGETS),
         "engine": (engine.run(), engine.TARGETS),
+        "hostcalls": (hostcalls.run(), hostcalls.TARGETS),
     }
     for name, (results, targets) in sections.items():
         table = Table(
@@ -30,7 +31,11 @@ def main() -> None:
                 "" if check is None else ("[green]met[/]" if check(results) else "[red]missed[/]")
             )
             if isinstance(value, dict):
-                p50 = f"{value['p50_us']:.2f}" if "p50_us" in value else ""
+                p50 = (
+                    f"{value.get('p50_us', value.get('median_us')):.2f}"
+                    if {"p50_us", "median_us"} & set(value)
+                    else ""
+                )
                 p99 = f"{value['p99_us']:.2f}" if "p99_us" in value else ""
                 extra = ", ".join(
                     f"{k}={v}" for k, v in value.items() if k not in ("p50_us", "p99_us")
