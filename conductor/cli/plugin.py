@@ -6,6 +6,7 @@ import hashlib
 import json
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,11 +17,14 @@ from rich.table import Table
 from conductor._console import print_json, reports_errors, stdout
 from conductor._files import read_bytes
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
+from conductor.engine.config import load_config
+from conductor.engine.plugins import plugin_options
 from conductor.errors import ConductorError, FileError, UsageError
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Risk, parse_all
 from conductor.plugins.grants import UNSIGNED_KEY, GrantStore
+from conductor.plugins.host import HOST_FUNCTIONS
 from conductor.plugins.host.hosts import HostPattern, PatternError
 from conductor.plugins.limits import MIB, Limits
 from conductor.plugins.loader import (
@@ -32,6 +36,7 @@ from conductor.plugins.loader import (
 )
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
+from conductor.plugins.scaffold import new_plugin
 from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature, verify_plugin
 from conductor.signing.signature import MAX_SIGNATURE_FILE
 
@@ -136,20 +141,39 @@ def exec_command(
     grant: Annotated[
         list[str] | None, typer.Option("--grant", help="Approve a capability (repeatable).")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Take [plugins] config, hosts, commands, grants and limits from this file.",
+        ),
+    ] = None,
     policy: PolicyOption = None,
     trust_store: TrustStoreOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Load, verify, initialise and execute a plugin once, then shut it down."""
     request = RequestTemplate(_params(params)).render(parse_event(event))
-    options = LoadOptions(
-        policy=_policy(policy),
-        trust_store=TrustStore(default_trust_store(trust_store)),
-        limits=_limits(fuel, memory_mb, timeout_ms),
-        approvals=parse_all(grant or []),
-        grants=GrantStore(grants_file()),
-    )
     path = resolve_plugin(plugin, Path.cwd())
+    grants = GrantStore(grants_file())
+    if config is not None:
+        plugins = load_config(config).plugins
+        store = TrustStore(trust_store or plugins.trust_store or default_trust_store())
+        base = plugin_options(plugins, plugin_name(path), store, plugins.limits, grants, None)
+        options = replace(
+            base,
+            policy=_policy(policy) if policy else base.policy,
+            limits=_limits(fuel, memory_mb, timeout_ms, base.limits),
+            approvals=base.approvals | parse_all(grant or []),
+        )
+    else:
+        options = LoadOptions(
+            policy=_policy(policy),
+            trust_store=TrustStore(default_trust_store(trust_store)),
+            limits=_limits(fuel, memory_mb, timeout_ms),
+            approvals=parse_all(grant or []),
+            grants=grants,
+        )
     host = PluginHost(module_cache_dir())
     try:
         loaded = load_plugin(host, path, options)
@@ -235,6 +259,17 @@ def inspect_command(
     finally:
         host.close()
     capabilities = sorted(metadata.capabilities, key=lambda c: c.value) if metadata else []
+    gated = {
+        function.name: function.capability for function in HOST_FUNCTIONS if function.capability
+    }
+    import_warnings = [
+        f"imports {item.qualified}, which needs {gated[item.name].value}, but the metadata does not request it"
+        for item in abi.imports
+        if item.module == "conductor"
+        and item.name in gated
+        and metadata is not None
+        and gated[item.name] not in metadata.capabilities
+    ]
     report = {
         "plugin": plugin_name(path),
         "path": str(path),
@@ -251,6 +286,9 @@ def inspect_command(
         "metadata": metadata.to_json() if metadata else None,
         "metadata_error": metadata_error,
         "capabilities": [{"name": c.value, "risk": c.risk.value} for c in capabilities],
+        "hosts": list(metadata.hosts) if metadata else [],
+        "commands": list(metadata.commands) if metadata else [],
+        "import_warnings": import_warnings,
         "signature": verdict.to_json(),
     }
     if json_output:
@@ -271,6 +309,12 @@ def inspect_command(
             stdout.print(f"  metadata     [red]{escape(metadata_error)}[/]")
         for cap in capabilities:
             stdout.print(f"  capability   {cap.value} ({cap.risk.value} risk)")
+        for pattern in report["hosts"]:
+            stdout.print(f"  host         {escape(pattern)}")
+        for name in report["commands"]:
+            stdout.print(f"  command      {escape(name)}")
+        for warning in import_warnings:
+            stdout.print(f"  [yellow]warning[/]      {escape(warning)}")
         reason = f" — {verdict.reason}" if verdict.reason else ""
         stdout.print(f"  signature    {escape(_verdict_line(verdict) + reason)}")
     raise typer.Exit(0 if abi.ok and metadata_error is None else 1)
@@ -476,4 +520,24 @@ def revoke_command(
     else:
         stdout.print(
             f"{escape(plugin)}: granted {', '.join(sorted(c.value for c in result.capabilities)) or 'nothing'}"
+        )
+
+
+@app.command("new")
+@reports_errors
+def new_command(
+    name: Annotated[str, typer.Argument(help="Plugin name (lower-case, - and _ allowed).")],
+    lang: Annotated[str, typer.Option("--lang", help="rust, c or wat.")] = "c",
+    directory: Annotated[Path, typer.Option("--dir", help="Where to create the project.")] = Path(
+        "."
+    ),
+    json_output: JsonOption = False,
+) -> None:
+    """Create a plugin project that builds with one command and runs with `plugin exec`."""
+    project, build = new_plugin(name, lang, directory)
+    if json_output:
+        print_json({"project": str(project), "language": lang, "build": build})
+    else:
+        stdout.print(
+            f"created {escape(str(project))}; build it with: cd {escape(str(project))} && {build}"
         )

@@ -1,0 +1,1 @@
+"""What plugin authors build against: c/conductor_plugin.h and the rust/ crate (package data)."""
