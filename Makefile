@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 plugins: $(STAMP)
+	bash plugins/build.sh $(BIN)/python
 	$(MAKE) -C fixtures/plugins
 	$(MAKE) -C fixtures/demo/plugins SIGN=$(CURDIR)/$(BIN)/conductor-sign
 

@@ -45,3 +45,6 @@ def configure(log_format: str = "text", level: int = logging.WARNING) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
+    # A plugin's own log lines reach the user through the command's report (run, plugin exec),
+    # which attributes them; logging them here too would print each twice.
+    logging.getLogger("conductor.plugin").setLevel(logging.CRITICAL)

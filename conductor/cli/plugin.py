@@ -21,6 +21,7 @@ from conductor.engine.config import load_config
 from conductor.engine.plugins import plugin_options
 from conductor.errors import ConductorError, FileError, UsageError
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
+from conductor.plugins import bundled
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Risk, parse_all
 from conductor.plugins.grants import UNSIGNED_KEY, GrantStore
@@ -33,11 +34,12 @@ from conductor.plugins.loader import (
     plugin_name,
     read_and_verify,
     resolve_plugin,
+    verdict_for,
 )
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
-from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature, verify_plugin
+from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature
 from conductor.signing.signature import MAX_SIGNATURE_FILE
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
@@ -234,14 +236,8 @@ def inspect_command(
     """Show imports, exports, ABI, metadata, capabilities and signature status."""
     path = resolve_plugin(plugin, Path.cwd())
     wasm = read_bytes(path, "plugin")
-    sig_path = Path(f"{path}.sig")
-    signature = (
-        read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
-        if sig_path.exists()
-        else None
-    )
-    verdict = verify_plugin(
-        wasm, signature, SignaturePolicy.TRUSTED, TrustStore(default_trust_store(trust_store))
+    verdict = verdict_for(
+        path, wasm, SignaturePolicy.TRUSTED, TrustStore(default_trust_store(trust_store))
     )
     host = PluginHost(None)
     try:
@@ -364,6 +360,9 @@ def install_command(
 
 
 def _installed_key(path: Path) -> str:
+    """The key grants are remembered under: the signer's, `bundled` or `unsigned`."""
+    if bundled.is_bundled(path):
+        return bundled.BUNDLED_KEY
     sig_path = Path(f"{path}.sig")
     if not sig_path.exists():
         return UNSIGNED_KEY
@@ -392,13 +391,8 @@ def list_command(trust_store: TrustStoreOption = None, json_output: JsonOption =
             try:
                 loaded = load_plugin(host, path, options)
                 loaded.plugin.discard()
-                trust = verify_plugin(
-                    read_bytes(path, "plugin"),
-                    read_bytes(Path(f"{path}.sig"), "signature")
-                    if Path(f"{path}.sig").exists()
-                    else None,
-                    SignaturePolicy.TRUSTED,
-                    store,
+                trust = verdict_for(
+                    path, read_bytes(path, "plugin"), SignaturePolicy.TRUSTED, store
                 )
                 row |= {
                     "version": loaded.metadata.version,

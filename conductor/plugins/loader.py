@@ -19,6 +19,7 @@ from typing import Any
 from conductor._files import read_bytes
 from conductor.errors import FileError, PluginError
 from conductor.paths import plugin_data_dir, plugins_dir
+from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
 from conductor.plugins.capabilities import Capability, Risk, granted
 from conductor.plugins.grants import UNSIGNED_KEY, Grant, GrantStore
@@ -26,7 +27,7 @@ from conductor.plugins.host.context import PluginContext
 from conductor.plugins.host.hosts import HostPattern, HostRules, PatternError
 from conductor.plugins.limits import Limits
 from conductor.plugins.runtime import Plugin, PluginHost
-from conductor.signing import SignaturePolicy, TrustStore, Verdict, verify_plugin
+from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict, verify_plugin
 from conductor.signing.signature import MAX_SIGNATURE_FILE
 
 _log = logging.getLogger("conductor.plugins")
@@ -78,7 +79,9 @@ class LoadedPlugin:
     @property
     def signer_key(self) -> str:
         signature = self.verdict.signature
-        return signature.public_key.hex() if signature else UNSIGNED_KEY
+        if signature is not None:
+            return signature.public_key.hex()
+        return bundled.BUNDLED_KEY if self.verdict.bundled else UNSIGNED_KEY
 
 
 def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | None = None) -> Path:
@@ -91,8 +94,14 @@ def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | No
         return path
     installed = (directory or plugins_dir()) / f"{spec}.wasm"
     if installed.is_file():
-        return installed
-    raise FileError(f"plugin {spec!r}: no {installed} (install it with `conductor plugin install`)")
+        return installed  # an installed plugin of the same name wins over a bundled one
+    official = bundled.path_of(spec)
+    if official is not None:
+        return official
+    raise FileError(
+        f"plugin {spec!r}: no {installed}, and no bundled plugin of that name "
+        f"(bundled: {', '.join(bundled.names()) or 'none'}; install others with `conductor plugin install`)"
+    )
 
 
 def file_stamp(path: Path) -> tuple[int, int]:
@@ -108,16 +117,28 @@ def plugin_name(path: Path) -> str:
     return path.name.removesuffix(".wasm")
 
 
-def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
-    """Read the plugin once and check its signature under the policy; raise unless accepted."""
-    wasm = read_bytes(path, "plugin")
+def verdict_for(path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustStore) -> Verdict:
+    """The verdict on exactly these bytes: bundled plugins by the package's digest manifest, the
+    rest by their `.sig` file under the policy."""
+    if bundled.is_bundled(path):
+        if bundled.digest_matches(path, wasm):
+            return Verdict(Status.TRUSTED, bundled=True)
+        return Verdict(
+            Status.INVALID, "bundled plugin does not match the package's digest manifest"
+        )
     sig_path = Path(f"{path}.sig")
     signature = (
         read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
         if sig_path.exists()
         else None
     )
-    verdict = verify_plugin(wasm, signature, options.policy, options.trust_store)
+    return verify_plugin(wasm, signature, policy, store)
+
+
+def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
+    """Read the plugin once and check its signature under the policy; raise unless accepted."""
+    wasm = read_bytes(path, "plugin")
+    verdict = verdict_for(path, wasm, options.policy, options.trust_store)
     verdict.raise_unless_accepted(str(path))
     for warning in verdict.warnings:
         _log.warning("%s: %s", path.name, warning)
@@ -252,7 +273,11 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     )
     plugin = Plugin(host, name, module, abi, options.limits, context)
     metadata = plugin.start()
-    key = verdict.signature.public_key.hex() if verdict.signature else UNSIGNED_KEY
+    key = (
+        verdict.signature.public_key.hex()
+        if verdict.signature
+        else (bundled.BUNDLED_KEY if verdict.bundled else UNSIGNED_KEY)
+    )
     approver = _Approver(name, key, options)
     capabilities = approver.capabilities(metadata.capabilities)
     try:

@@ -45,6 +45,7 @@ class Verdict:
     signature: PluginSignature | None = None
     trusted_as: TrustedKey | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    bundled: bool = False  # an official plugin, trusted through the package's digest manifest
 
     @property
     def accepted(self) -> bool:
@@ -73,7 +74,10 @@ class Verdict:
             "signer": {"name": sig.developer.name, "email": sig.developer.email} if sig else None,
             "signer_authenticated": sig.version >= 2 if sig else None,
             "signed_at": sig.signed_at if sig else None,
-            "trusted_as": self.trusted_as.name if self.trusted_as else None,
+            "trusted_as": self.trusted_as.name
+            if self.trusted_as
+            else ("bundled with Conductor" if self.bundled else None),
+            "bundled": self.bundled,
             "warnings": list(self.warnings),
         }
 

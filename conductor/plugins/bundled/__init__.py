@@ -1,0 +1,61 @@
+"""The official plugins shipped inside the package (spotify, obs, system-utils).
+
+They are trusted through `manifest.json`, the SHA-256 of each `.wasm` written when they were
+built: the installed package is the trust root, so they load under the default policy without a
+signing key. `make plugins` rebuilds them and the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+
+MANIFEST = "manifest.json"
+BUNDLED_KEY = "bundled"
+
+
+def directory() -> Path:
+    return Path(str(resources.files(__name__)))
+
+
+def names() -> list[str]:
+    return sorted(_manifest())
+
+
+def _manifest() -> dict[str, str]:
+    try:
+        return dict(json.loads((directory() / MANIFEST).read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def path_of(name: str) -> Path | None:
+    """The bundled plugin called `name`, if there is one."""
+    if name not in _manifest():
+        return None
+    path = directory() / f"{name}.wasm"
+    return path if path.is_file() else None
+
+
+def is_bundled(path: Path) -> bool:
+    return (
+        path.resolve().parent == directory().resolve()
+        and path.name.removesuffix(".wasm") in _manifest()
+    )
+
+
+def digest_matches(path: Path, wasm: bytes) -> bool:
+    expected = _manifest().get(path.name.removesuffix(".wasm"))
+    return expected is not None and hashlib.sha256(wasm).hexdigest() == expected
+
+
+def write_manifest() -> dict[str, str]:
+    """Record the digest of every .wasm in the directory (run by `make plugins`)."""
+    manifest = {
+        path.name.removesuffix(".wasm"): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory().glob("*.wasm"))
+    }
+    (directory() / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
