@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = [
-    "tests.midi_helpers",
-    "tests.servers",
-    "tests.desktop",
-]  # JACK; HTTP, TLS, WebSocket; desktop
+# Session fixtures that start real services: JACK; HTTP(S) and WebSocket servers; a headless
+# desktop; OBS Studio.
+pytest_plugins = ["tests.midi_helpers", "tests.servers", "tests.desktop", "tests.obs_studio"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
