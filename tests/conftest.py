@@ -12,7 +12,13 @@ import pytest
 
 # Session fixtures that start real services: JACK; HTTP(S) and WebSocket servers; a headless
 # desktop; OBS Studio.
-pytest_plugins = ["tests.midi_helpers", "tests.servers", "tests.desktop", "tests.obs_studio"]
+pytest_plugins = [
+    "tests.midi_helpers",
+    "tests.servers",
+    "tests.desktop",
+    "tests.obs_studio",
+    "tests.spotify_api",
+]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"

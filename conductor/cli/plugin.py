@@ -39,6 +39,7 @@ from conductor.plugins.loader import (
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
+from conductor.setup import spotify as spotify_setup
 from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature
 from conductor.signing.signature import MAX_SIGNATURE_FILE
 
@@ -535,3 +536,39 @@ def new_command(
         stdout.print(
             f"created {escape(str(project))}; build it with: cd {escape(str(project))} && {build}"
         )
+
+
+@app.command("setup")
+@reports_errors
+def setup_command(
+    name: Annotated[str, typer.Argument(help="The plugin to set up (spotify).")],
+    client_id: Annotated[str, typer.Option("--client-id", help="Your Spotify app's client ID.")],
+    accounts_base: Annotated[
+        str, typer.Option("--accounts-base", help="Authorization server.")
+    ] = spotify_setup.ACCOUNTS,
+    port: Annotated[
+        int, typer.Option("--port", help="Loopback port for the redirect (0: any free one).")
+    ] = 0,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the address to open.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for the authorization.")
+    ] = 300,
+) -> None:
+    """Authorize an official plugin once (Spotify: authorization code with PKCE, loopback redirect)."""
+    if name != "spotify":
+        raise UsageError(f"plugin setup: only spotify needs a set-up step, not {name!r}")
+
+    def announce(text: str) -> None:
+        typer.echo(text)
+
+    result = spotify_setup.run_setup(
+        client_id, accounts_base, port, not no_browser, timeout, announce
+    )
+    typer.echo(f"Saved the refresh token to {result.token_file} (mode 0600).")
+    typer.echo("Add to your config:\n")
+    typer.echo(result.config_lines)
+    typer.echo(
+        f'and before `conductor run`: export {spotify_setup.TOKEN_ENV}="$(cat {result.token_file})"'
+    )

@@ -1,0 +1,1 @@
+"""One-time set-up flows for official plugins (`conductor plugin setup NAME`)."""

@@ -1,0 +1,139 @@
+"""The bundled system-utils plugin on the real headless desktop, each action read back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conductor.paths import plugin_data_dir
+from conductor.plugins.abi import EventContext, RequestTemplate
+from conductor.plugins.capabilities import Capability
+from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin, resolve_plugin
+from conductor.plugins.runtime import PluginHost
+from conductor.signing import SignaturePolicy, TrustStore
+from tests.desktop import Desktop
+from tests.test_system_ops import _png_size_and_first_pixel, tool
+
+pytestmark = pytest.mark.usefixtures("desktop")
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[PluginHost]:
+    host = PluginHost(tmp_path / "cache")
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def utils(host: PluginHost, tmp_path: Path) -> LoadedPlugin:
+    options = LoadOptions(
+        SignaturePolicy.TRUSTED,
+        TrustStore(tmp_path / "none.toml"),
+        approvals=frozenset({Capability.SYSTEM_CONTROL, Capability.SUBPROCESS}),
+        plugin_config={"commands": {"greet": ["echo", "hello from a pad"], "fail": ["false"]}},
+        extra_commands=("echo", "false"),
+    )
+    return load_plugin(host, resolve_plugin("system-utils"), options)
+
+
+def act(loaded: LoadedPlugin, action: str, **params: Any) -> tuple[int | None, str]:
+    result = loaded.plugin.execute(
+        RequestTemplate({"action": action, **params}).render(EventContext())
+    )
+    assert result.error is None, result.error
+    return result.code, " | ".join(text for _, text in result.output.logs)
+
+
+def test_show_notification(utils: LoadedPlugin, desktop: Desktop) -> None:
+    tool(desktop, "dunstctl", "close-all")
+    assert act(utils, "show_notification", title="Scene switched", message="Now on Scene B")[0] == 0
+    deadline = time.monotonic() + 5
+    summaries: list[str] = []
+    while time.monotonic() < deadline and "Scene switched" not in summaries:
+        tool(desktop, "dunstctl", "close-all")
+        history = json.loads(tool(desktop, "dunstctl", "history"))["data"][0]
+        summaries = [n["summary"]["data"] for n in history]
+        time.sleep(0.1)
+    assert "Scene switched" in summaries
+
+
+def test_copy_to_clipboard(utils: LoadedPlugin, desktop: Desktop) -> None:
+    assert act(utils, "copy_to_clipboard", text="#conductor")[0] == 0
+    deadline = time.monotonic() + 3
+    text = ""
+    while time.monotonic() < deadline and text != "#conductor":
+        text = subprocess.run(
+            ["xclip", "-selection", "clipboard", "-o"],
+            env=desktop.env,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
+        time.sleep(0.05)
+    assert text == "#conductor"
+
+
+def test_volume_actions(utils: LoadedPlugin, desktop: Desktop) -> None:
+    def volume() -> str:
+        return tool(desktop, "pactl", "get-sink-volume", "@DEFAULT_SINK@")
+
+    assert act(utils, "set_volume", percent=50)[0] == 0 and "50%" in volume()
+    assert act(utils, "volume_up")[0] == 0 and "55%" in volume()
+    assert act(utils, "volume_down", step=20)[0] == 0 and "35%" in volume()
+    assert act(utils, "mute_system")[0] == 0
+    assert "yes" in tool(desktop, "pactl", "get-sink-mute", "@DEFAULT_SINK@")
+    assert act(utils, "toggle_mute")[0] == 0
+    assert "no" in tool(desktop, "pactl", "get-sink-mute", "@DEFAULT_SINK@")
+    assert act(utils, "mute_system")[0] == 0 and act(utils, "unmute_system")[0] == 0
+    assert "no" in tool(desktop, "pactl", "get-sink-mute", "@DEFAULT_SINK@")
+    assert act(utils, "set_volume", percent=101)[0] == 3
+
+
+def test_take_screenshot(utils: LoadedPlugin, desktop: Desktop) -> None:
+    tool(desktop, "xsetroot", "-solid", "#0040ff")
+    code, log = act(utils, "take_screenshot", filename="stage")
+    assert code == 0 and "screenshot saved as stage.png" in log
+    assert _png_size_and_first_pixel(plugin_data_dir("system-utils") / "stage.png") == (
+        640,
+        480,
+        (0, 64, 255),
+    )
+
+
+def test_open_url(utils: LoadedPlugin, desktop: Desktop) -> None:
+    assert act(utils, "open_url", url="https://example.org/setlist")[0] == 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and "setlist" not in (
+        desktop.opened_urls.read_text() if desktop.opened_urls.exists() else ""
+    ):
+        time.sleep(0.05)
+    assert "https://example.org/setlist" in desktop.opened_urls.read_text()
+
+
+def test_run_command_from_the_config_table(utils: LoadedPlugin) -> None:
+    code, log = act(utils, "run_command", name="greet")
+    assert code == 0 and "greet: exit 0: hello from a pad" in log
+    assert act(utils, "run_command", name="fail")[0] == 1
+    code, log = act(utils, "run_command", name="nope")
+    assert code == 3 and 'no command "nope"' in log
+
+
+def test_media_without_a_player_and_bad_requests(utils: LoadedPlugin) -> None:
+    code, log = act(utils, "media", media_action="play-pause")
+    assert code == 1 and "media" in log  # playerctl finds no player on this desktop
+    assert act(utils, "media", media_action="rewind")[0] == 1
+    assert act(utils, "show_notification")[0] == 3
+    assert act(utils, "format_disk")[0] == 3
+
+
+def test_without_grants_everything_is_denied(host: PluginHost, tmp_path: Path) -> None:
+    options = LoadOptions(SignaturePolicy.TRUSTED, TrustStore(tmp_path / "none.toml"))
+    plain = load_plugin(host, resolve_plugin("system-utils"), options)
+    code, log = act(plain, "show_notification", title="x")
+    assert code == 1 and "host error -1" in log
