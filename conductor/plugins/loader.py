@@ -189,7 +189,11 @@ class _Approver:
         remembered = set(self.remembered.hosts)
         approved = list(user_added)
         for pattern in patterns:
-            if pattern.auto_approvable or pattern.text in remembered:
+            listed_by_user = any(
+                (u.scheme, u.host, u.port) == (pattern.scheme, pattern.host, pattern.port)
+                for u in user_added
+            )
+            if pattern.auto_approvable or pattern.text in remembered or listed_by_user:
                 approved.append(pattern)
             elif self.ask(
                 Approval("host", pattern.text, Risk.MEDIUM, "plain or local address, or wildcard")
