@@ -38,6 +38,33 @@ printf '%s\\n' "$1" >> {log}
 """
 
 
+def start_xvfb(log: Path, size: str = "640x480x24") -> tuple[subprocess.Popen[bytes], str]:
+    """Xvfb on the first free display number, waited for by its socket.
+
+    Not -displayfd: a pipe's descriptor number can be closed under it by a library thread that
+    closes a stale descriptor of the same number (JACK's client threads have done so here).
+    """
+    for number in range(90, 200):
+        if Path(f"/tmp/.X{number}-lock").exists() or Path(f"/tmp/.X11-unix/X{number}").exists():
+            continue
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                ["Xvfb", f":{number}", "-screen", "0", size, "-nolisten", "tcp"],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            if Path(f"/tmp/.X11-unix/X{number}").exists():
+                return process, f":{number}"
+            time.sleep(0.02)
+        process.kill()
+        process.wait()
+    raise AssertionError(f"no Xvfb display could be started: {log.read_text()[-2000:]}")
+
+
 @dataclass
 class Desktop:
     env: dict[str, str]
@@ -88,25 +115,10 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
     processes: list[subprocess.Popen[bytes]] = []
     saved = dict(os.environ)
     try:
-        read_fd, write_fd = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(root / "xvfb.log").open("wb"),
-            start_new_session=True,
-        )
+        xvfb, display = start_xvfb(root / "xvfb.log")
         processes.append(xvfb)
-        os.close(write_fd)
-        display = os.read(read_fd, 64).decode().strip()
-        os.close(read_fd)
-        if not display:
-            raise AssertionError(
-                f"Xvfb did not report a display: {(root / 'xvfb.log').read_text()}"
-            )
         env = dict(os.environ)
-        env["DISPLAY"] = f":{display}"
+        env["DISPLAY"] = display
 
         bus = root / "bus"
         services = (

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import websockets.sync.client
 
+from tests.desktop import start_xvfb
 from tests.midi_helpers import require
 
 OBS_29_VERSION = (
@@ -145,32 +146,12 @@ class ObsStudio:
         return config
 
     def start(self) -> None:
-        read_fd, write_fd = os.pipe()
-        self.display = subprocess.Popen(
-            [
-                "Xvfb",
-                "-displayfd",
-                str(write_fd),
-                "-screen",
-                "0",
-                "1024x768x24",
-                "-nolisten",
-                "tcp",
-            ],
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        os.close(write_fd)
-        display = os.read(read_fd, 32).decode().strip()
-        os.close(read_fd)
+        self.display, display = start_xvfb(self.root / "xvfb.log", "1024x768x24")
         config = self._write_config()
         proxy = "http://127.0.0.1:9"  # Debian's OBS calls home at start: send it nowhere
         env = {
             **os.environ,
-            "DISPLAY": f":{display}",
+            "DISPLAY": display,
             "XDG_CONFIG_HOME": str(config),
             "HOME": str(self.root),
             "http_proxy": proxy,
@@ -201,7 +182,10 @@ class ObsStudio:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"OBS exited: {(self.root / 'obs.log').read_text()[-3000:]}")
+                raise AssertionError(
+                    f"OBS exited: {(self.root / 'obs.log').read_text()[-3000:]}; Xvfb ({display}): "
+                    f"{(self.root / 'xvfb.log').read_text()[-2000:]}"
+                )
             try:
                 with self.client():
                     return

@@ -153,7 +153,8 @@ def test_open_url_launches_the_browser(host: PluginHost, tmp_path: Path, desktop
     assert system(loaded, op="open_url", url="https://example.org/conductor?pad=36")[0] == 0
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and "pad=36" not in (
-            desktop.opened_urls.read_text() if desktop.opened_urls.exists() else ""):
+        desktop.opened_urls.read_text() if desktop.opened_urls.exists() else ""
+    ):
         time.sleep(0.05)
     assert "https://example.org/conductor?pad=36" in desktop.opened_urls.read_text()
     assert system(loaded, op="open_url", url="file:///etc/passwd")[0] == INVALID
