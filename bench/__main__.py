@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, hostcalls, runtime
+from bench import engine, hostcalls, official, runtime
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -20,6 +20,7 @@ def main() -> None:
         "runtime": (runtime.run(), runtime.TARGETS),
         "engine": (engine.run(), engine.TARGETS),
         "hostcalls": (hostcalls.run(), hostcalls.TARGETS),
+        "official": (official.run(), official.TARGETS),
     }
     for name, (results, targets) in sections.items():
         table = Table(

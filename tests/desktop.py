@@ -3,6 +3,7 @@ a private session bus with dunst, PulseAudio with a null sink, and a recording b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -97,6 +98,14 @@ def _wait(check: object, what: str, timeout: float = 10) -> None:
 
 @pytest.fixture(scope="session")
 def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
+    with running_desktop(tmp_path_factory.mktemp("desktop")) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def running_desktop(root: Path) -> Iterator[Desktop]:
+    """Start the desktop services under `root`, point os.environ at them, and stop them after."""
+    root.mkdir(parents=True, exist_ok=True)
     for tool in (
         "Xvfb",
         "xclip",
@@ -111,7 +120,6 @@ def desktop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desktop]:
         "xdg-open",
     ):
         require(tool)
-    root = tmp_path_factory.mktemp("desktop")
     processes: list[subprocess.Popen[bytes]] = []
     saved = dict(os.environ)
     try:
