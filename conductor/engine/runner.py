@@ -115,6 +115,14 @@ class Engine:
         if options.virtual is not None:
             self.input = VirtualInput(self.midi, options.virtual)
         else:
+            if (
+                options.port is None
+                and self.config.device.name
+                and not self.config.device.auto_connect
+            ):
+                raise UsageError(
+                    f"{self.config_path}: [device] auto_connect is false: pass --port NAME to connect"
+                )
             name = options.port or self.config.device.name
             if name is None:
                 raise UsageError(

@@ -35,7 +35,6 @@ class PluginWorker:
         self.loaded = loaded
         self.name = loaded.plugin.name
         self.dropped = 0
-        self.completed = 0
         self._queue: queue.Queue[Job | object] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._run, name=f"plugin-{self.name}", daemon=True)
         self._thread.start()
@@ -65,7 +64,6 @@ class PluginWorker:
             assert isinstance(job, Job)
             latency_ms = time.monotonic() * 1000.0 - job.arrived_ms
             result = plugin.execute(job.request)
-            self.completed += 1
             if job.done is not None:
                 try:
                     job.done(result, latency_ms)

@@ -126,10 +126,6 @@ class PortInput(_Queued):
             except PortError:
                 pass
 
-    @property
-    def connected(self) -> bool:
-        return self._port is not None
-
     def close(self) -> None:
         if self._port is not None:
             self._port.close()

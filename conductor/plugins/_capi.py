@@ -8,7 +8,7 @@ wrapper objects. Everything here takes plain integers (addresses), nothing else.
 from __future__ import annotations
 
 import ctypes
-from ctypes import c_bool, c_size_t, c_uint64, c_void_p
+from ctypes import c_size_t, c_uint64, c_void_p
 from typing import Any
 
 import wasmtime
@@ -32,9 +32,6 @@ context_set_epoch_deadline = _prototype(
 memory_data = _prototype("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 memory_data_size = _prototype("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 caller_context = _prototype("wasmtime_caller_context", c_void_p, c_void_p)
-caller_export_get = _prototype(
-    "wasmtime_caller_export_get", c_bool, c_void_p, c_void_p, c_size_t, c_void_p
-)
 
 RawValues = ffi.wasmtime_val_raw_t
 UncheckedCallback = ffi.wasmtime_func_unchecked_callback_t

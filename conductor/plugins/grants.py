@@ -156,8 +156,3 @@ class GrantStore:
 
     def grant(self, plugin: str, key: str, capabilities: frozenset[Capability]) -> Grant:
         return self.update(plugin, key, add=capabilities)
-
-    def revoke(self, plugin: str, key: str, capabilities: frozenset[Capability]) -> Grant:
-        if not any(g.plugin == plugin and g.key == key for g in self.all()):
-            raise GrantsError(f"{self.path}: no grants recorded for plugin {plugin!r}")
-        return self.update(plugin, key, remove=capabilities)

@@ -76,13 +76,6 @@ class LoadedPlugin:
     compiled_from_cache: bool
     stamp: tuple[int, int] = (0, 0)  # (mtime_ns, size) when read: tells a reload the file changed
 
-    @property
-    def signer_key(self) -> str:
-        signature = self.verdict.signature
-        if signature is not None:
-            return signature.public_key.hex()
-        return bundled.BUNDLED_KEY if self.verdict.bundled else UNSIGNED_KEY
-
 
 def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | None = None) -> Path:
     """A path (absolute, `~`, or relative to `base_dir`) or the bare name of an installed plugin."""

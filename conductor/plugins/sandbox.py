@@ -54,7 +54,7 @@ class OutputCapture:
         return kept
 
     def _keep(self, buffer: bytearray, data: bytes) -> None:
-        buffer += data[: self._room(len(data))]
+        buffer.extend(data[: self._room(len(data))])
 
     def write_log(self, level: int, text: str) -> bool:
         """Record a `conductor.log` line; False when the per-call budget is spent."""
