@@ -111,7 +111,9 @@ def test_load_errors_exit_1_before_listening(conductor_cli: Runner, tmp_path: Pa
     no_input = conductor_cli("run", make_config(tmp_path))
     assert no_input.returncode == 2 and "no MIDI input" in no_input.stderr
     manual = tmp_path / "manual.toml"
-    manual.write_text('[device]\nname = "Pads"\nauto_connect = false\n' + make_config(tmp_path).read_text())
+    manual.write_text(
+        '[device]\nname = "Pads"\nauto_connect = false\n' + make_config(tmp_path).read_text()
+    )
     refused = conductor_cli("run", manual)
     assert refused.returncode == 2 and "auto_connect is false: pass --port NAME" in refused.stderr
 

@@ -91,7 +91,7 @@ def run_command(
     )
     reporter = LiveReporter() if live else LineReporter(as_json=log_format == "json")
     try:
-        run_engine(config, options, reporter)
+        run_engine(config, options, reporter, on_ready=lambda _: reporter.start() if live else None)
     finally:
         reporter.close()
 

@@ -128,6 +128,9 @@ class LiveReporter:
         self._live = Live(
             self._render(), console=self.console, refresh_per_second=10, transient=False
         )
+
+    def start(self) -> None:
+        """Begin drawing; called once loading (and any approval prompts) is over."""
         self._live.start()
 
     def __call__(self, record: EventRecord) -> None:
