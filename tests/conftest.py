@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from conductor.plugins.runtime import PluginHost
 
 # Session fixtures that start real services: JACK; HTTP(S) and WebSocket servers; a headless
 # desktop; OBS Studio.
@@ -40,6 +42,14 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
     return home
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[PluginHost]:
+    """A plugin host with its own module cache, closed after the test."""
+    plugin_host = PluginHost(tmp_path / "cache")
+    yield plugin_host
+    plugin_host.close()
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]

@@ -6,7 +6,6 @@ import json
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,6 @@ from tests.servers import WebSocketServer
 
 ALL = frozenset({Capability.NETWORK, Capability.SUBPROCESS, Capability.SYSTEM_CONTROL})
 DENIED, INVALID, TIMEOUT, IO, TOO_BIG, NOT_FOUND, FAULT, CLOSED = -1, -2, -3, -4, -5, -7, -8, -10
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[PluginHost]:
-    host = PluginHost(tmp_path / "cache")
-    yield host
-    host.close()
 
 
 def probe(

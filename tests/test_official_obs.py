@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,6 @@ from conductor.signing import SignaturePolicy, TrustStore
 from tests.obs_studio import PASSWORD, ObsStudio, free_port
 
 pytestmark = pytest.mark.usefixtures("obs_studio")
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[PluginHost]:
-    host = PluginHost(tmp_path / "cache")
-    yield host
-    host.close()
 
 
 def obs_plugin(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +20,6 @@ from tests.desktop import Desktop
 from tests.test_system_ops import _png_size_and_first_pixel, tool
 
 pytestmark = pytest.mark.usefixtures("desktop")
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[PluginHost]:
-    host = PluginHost(tmp_path / "cache")
-    yield host
-    host.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ same host: a misbehaving plugin is reported and nothing else stops."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,6 @@ from tests.plugin_helpers import load_unsigned
 REQUEST = RequestTemplate({"action": "test"}).render(
     EventContext("Note", note=60, velocity=100, channel=0)
 )
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[PluginHost]:
-    host = PluginHost(tmp_path / "cache")
-    yield host
-    host.close()
 
 
 def assert_good_call_still_works(host: PluginHost, tmp_path: Path) -> None:

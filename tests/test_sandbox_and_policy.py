@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,13 +24,6 @@ ENOENT, ENOTCAPABLE, EPERM = 44, 76, 63  # WASI errno values as wasi-libc report
 
 def request(**params: str) -> bytes:
     return RequestTemplate(params).render(EventContext())
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[PluginHost]:
-    host = PluginHost(tmp_path / "cache")
-    yield host
-    host.close()
 
 
 def test_without_filesystem_grant_nothing_is_preopened(host: PluginHost, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import struct
 import subprocess
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,6 @@ from tests.test_host_functions import ALL, answer, call, probe
 
 UNSUPPORTED, INVALID = -9, -2
 pytestmark = pytest.mark.usefixtures("desktop")
-
-
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[PluginHost]:
-    host = PluginHost(tmp_path / "cache")
-    yield host
-    host.close()
 
 
 def system(loaded, **request: Any) -> tuple[int | None, Any]:
