@@ -99,19 +99,21 @@ class Dispatcher:
             self.matcher.observe(event, matched.trigger if matched else None)
             if matched is not None and isinstance(matched.trigger, LongPress):
                 self.matcher.mark_long_press_fired(matched.trigger, event)
-            record = EventRecord(event, self.mode, matched)
-            if matched is None:
-                self.report(record)
-                return record
-            record.pending = 1  # held until every action has been started
-            self._run(matched.action, record, event)
-            self._finish(record)
+            record = EventRecord(
+                event, self.mode, matched, pending=1
+            )  # held until all actions started
+            if matched is not None:
+                self._run(matched.action, record, event)
+            finished = self._finish(record)
+        if finished:  # reported outside the lock: output must never hold up the next event
+            self.report(record)
         return record
 
     def tick(self, now_ms: float, device: str = "") -> None:
         """Fire long presses whose threshold passed while the note is still held."""
         if not self._long_presses:
             return
+        finished = []
         with self._lock:
             active = set(map(id, self._candidates()))
             mappings = [m for m in self._long_presses if id(m) in active]
@@ -124,12 +126,16 @@ class Dispatcher:
                 )
                 record = EventRecord(event, self.mode, mapping, pending=1)
                 self._run(mapping.action, record, event)
-                self._finish(record)
-
-    def _finish(self, record: EventRecord) -> None:
-        record.pending -= 1
-        if record.pending == 0:
+                if self._finish(record):
+                    finished.append(record)
+        for record in finished:
             self.report(record)
+
+    @staticmethod
+    def _finish(record: EventRecord) -> bool:
+        """Count one part of the record done (call under the lock); True when it is complete."""
+        record.pending -= 1
+        return record.pending == 0
 
     def _run(self, action: act.Action, record: EventRecord, event: MidiEvent) -> None:
         if isinstance(action, act.WasmPlugin):
@@ -157,7 +163,9 @@ class Dispatcher:
                 def resume(rest: list[act.Action] = remaining) -> None:
                     with self._lock:
                         self._run_sequence(rest, record, event)
-                        self._finish(record)
+                        finished = self._finish(record)
+                    if finished:
+                        self.report(record)
 
                 self.scheduler.call_later(action.ms, resume)
                 return
@@ -189,9 +197,11 @@ class Dispatcher:
         record.pending += 1
 
         def done(result: CallResult, latency_ms: float) -> None:
-            record.results.append((result, latency_ms))
             with self._lock:
-                self._finish(record)
+                record.results.append((result, latency_ms))
+                finished = self._finish(record)
+            if finished:
+                self.report(record)
 
         if not worker.submit(Job(template.render(context), event.time_ms, done)):
             record.pending -= 1
