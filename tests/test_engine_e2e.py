@@ -252,3 +252,14 @@ class TestOverJack:
         assert (
             result.returncode == 1 and "no MIDI input port matches 'no-such-port'" in result.stderr
         )
+
+
+def test_devices_without_a_jack_server_says_what_to_do(conductor_cli: Runner) -> None:
+    result = conductor_cli(
+        "devices",
+        "--api",
+        "jack",
+        env={"JACK_DEFAULT_SERVER": "conductor-no-such-server", "JACK_NO_START_SERVER": "1"},
+    )
+    assert result.returncode == 1
+    assert "start a JACK server" in result.stderr.strip().splitlines()[-1]

@@ -38,15 +38,23 @@ def choose(wanted: str, available: list[str], kind: str) -> str:
     )
 
 
+def _hint(reason: str) -> str:
+    if "ALSA" in reason:
+        return " (no ALSA sequencer here: load the snd-seq module, or use --api jack with a running JACK server)"
+    if "JACK" in reason:
+        return " (start a JACK server, e.g. `jackd -d dummy`, or use --api alsa)"
+    return ""
+
+
 def input_names(midi: mido.Backend) -> list[str]:
     try:
         return list(midi.get_input_names())
     except Exception as exc:  # rtmidi raises its own SystemError subclasses for a missing server
-        raise PortError(f"cannot list MIDI inputs: {exc}") from exc
+        raise PortError(f"cannot list MIDI inputs: {exc}{_hint(str(exc))}") from exc
 
 
 def output_names(midi: mido.Backend) -> list[str]:
     try:
         return list(midi.get_output_names())
     except Exception as exc:
-        raise PortError(f"cannot list MIDI outputs: {exc}") from exc
+        raise PortError(f"cannot list MIDI outputs: {exc}{_hint(str(exc))}") from exc
