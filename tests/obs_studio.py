@@ -194,7 +194,7 @@ class ObsStudio:
         raise AssertionError("OBS did not open its WebSocket server within 30 s")
 
     def stop(self) -> None:
-        """SIGINT for a clean exit; OBS 29 under Xvfb may ignore it, so kill after a moment."""
+        """SIGINT for a clean exit (SIGTERM would skip it); a process that hangs is killed after 3 s."""
         for process in (self.process, self.display):
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGINT)
