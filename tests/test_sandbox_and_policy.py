@@ -115,7 +115,7 @@ def test_grants_file_approvals_are_keyed_by_plugin_and_key(
     plugins.mkdir()
     path = signed_copy("fs_probe", plugins, key)
     grants = GrantStore(tmp_path / "grants.toml")
-    grants.grant("fs_probe", bytes(key.verify_key).hex(), frozenset({Capability.FILESYSTEM}))
+    grants.update("fs_probe", bytes(key.verify_key).hex(), add=frozenset({Capability.FILESYSTEM}))
     options = LoadOptions(
         SignaturePolicy.SELF_SIGNED, TrustStore(tmp_path / "t.toml"), grants=grants
     )

@@ -81,6 +81,8 @@ class Dispatcher:
                     plugin_key(action, config),
                     RequestTemplate(action.params),
                 )
+        # Mode mappings first, then global ones, per mode: built once, not on every event.
+        self._by_mode = [mode.mappings + config.global_mappings for mode in config.modes]
         self._long_presses = [m for m in config.all_mappings() if isinstance(m.trigger, LongPress)]
 
     @property
@@ -88,7 +90,7 @@ class Dispatcher:
         return self.config.modes[self.mode_index].name
 
     def _candidates(self) -> tuple[Mapping, ...]:
-        return self.config.modes[self.mode_index].mappings + self.config.global_mappings
+        return self._by_mode[self.mode_index]
 
     def handle(self, event: MidiEvent) -> EventRecord:
         """Match one event and start its actions; the record is reported when they finish."""

@@ -153,6 +153,3 @@ class GrantStore:
                 entries[index] = table
             write_atomic(self.path, tomlkit.dumps(document).encode("utf-8"))
         return Grant(plugin, key, capabilities, merged_hosts, merged_commands, now)
-
-    def grant(self, plugin: str, key: str, capabilities: frozenset[Capability]) -> Grant:
-        return self.update(plugin, key, add=capabilities)

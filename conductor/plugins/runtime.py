@@ -190,9 +190,13 @@ class Plugin:
         return self.metadata
 
     def grant(self, capabilities: frozenset[Capability]) -> None:
-        """Set the granted capabilities; the sandbox may change, so the instance starts afresh."""
-        if capabilities != self.context.granted:
-            self.context.granted = capabilities
+        """Set the granted capabilities. Host functions read them on every call; only Filesystem
+        changes the WASI sandbox, which is fixed at instantiation, so only it restarts the instance."""
+        sandbox_changes = (Capability.FILESYSTEM in capabilities) != (
+            Capability.FILESYSTEM in self.context.granted
+        )
+        self.context.granted = capabilities
+        if sandbox_changes:
             self.discard()
             self.start()
 
