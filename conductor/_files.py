@@ -7,7 +7,9 @@ the same file take turns through a lock file beside it, so no update is lost.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,15 +73,55 @@ def create_exclusive(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.unlink(temp_name)
 
 
-def read_bytes(path: Path, what: str, limit: int | None = None) -> bytes:
-    """Read a file whole, turning OS errors into one-line `FileError`s that name it."""
+# What each kind of file may weigh (SPEC §2): reads stop there, whatever the file claims.
+SIGNATURE_LIMIT = 64 * 1024
+KEY_LIMIT = 4 * 1024
+TEXT_FILE_LIMIT = 1024 * 1024  # configs, trust store, grants
+PLUGIN_LIMIT = 64 * 1024 * 1024
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def read_bytes(path: Path, what: str, limit: int) -> bytes:
+    """Read a regular file (or a symlink to one) of at most `limit` bytes.
+
+    FIFOs, devices, sockets and directories are refused before a byte is read (opening
+    non-blocking, then checking the open descriptor), and reading stops at `limit` whatever
+    `st_size` says, so no input can hang us or fill memory. Errors are one-line `FileError`s.
+    """
     try:
-        if limit is not None and path.stat().st_size > limit:
-            raise FileError(f"{path}: {what} is larger than {limit} bytes")
-        return path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError as exc:
         raise FileError(f"{path}: {what} not found") from exc
-    except IsADirectoryError as exc:
-        raise FileError(f"{path}: {what} is a directory") from exc
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket, or a device with nothing behind it
+            raise FileError(f"{path}: {what} is not a regular file") from exc
+        raise FileError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileError(f"{path}: {what} is {_kind(mode)}, not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1024 * 1024, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise FileError(f"{path}: {what} is larger than its {limit}-byte limit")
+        return b"".join(chunks)
     except OSError as exc:
         raise FileError(f"{path}: cannot read {what}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from conductor import __version__
 from conductor._console import print_json, reports_errors, stdout, version_callback
-from conductor._files import read_bytes, write_atomic
+from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, write_atomic
 from conductor.errors import KeyFileError, UsageError
 from conductor.paths import default_trust_store
 from conductor.signing import (
@@ -31,7 +31,6 @@ from conductor.signing import (
     verify_plugin,
 )
 from conductor.signing.keys import PASSPHRASE_ENV
-from conductor.signing.signature import MAX_SIGNATURE_FILE
 
 app = typer.Typer(
     help="Create signing keys, sign Conductor WASM plugins, verify them and manage trusted keys.",
@@ -156,7 +155,7 @@ def sign_command(
         key = load_signing_key(arguments[-1].expanduser(), lambda: _passphrase(confirm=False))
     developer = Developer(name=name, email=email)
     signed_at = _signed_at()
-    contents = {plugin: read_bytes(plugin, "plugin") for plugin in plugins}
+    contents = {plugin: read_bytes(plugin, "plugin", PLUGIN_LIMIT) for plugin in plugins}
     results = []
     for plugin, data in contents.items():
         signature = sign_plugin(data, key, developer, signed_at, version=int(signature_format[1]))
@@ -229,9 +228,9 @@ def verify_command(
     verdicts: list[tuple[Path, Verdict]] = []
     for plugin in plugins:
         sig_path = sig or Path(f"{plugin}.sig")
-        data = read_bytes(plugin, "plugin")
+        data = read_bytes(plugin, "plugin", PLUGIN_LIMIT)
         if sig_path.exists():
-            signature = read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
+            signature = read_bytes(sig_path, "signature file", SIGNATURE_LIMIT)
             verdict = verify_plugin(data, signature, policy, store)
         else:
             verdict = Verdict(Status.MISSING, f"no signature file {sig_path}")

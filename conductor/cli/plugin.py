@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from conductor._console import print_json, reports_errors, stdout
-from conductor._files import read_bytes
+from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.engine.config import load_config
 from conductor.engine.plugins import plugin_options
@@ -41,7 +41,6 @@ from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
 from conductor.setup import spotify as spotify_setup
 from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature
-from conductor.signing.signature import MAX_SIGNATURE_FILE
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
 
@@ -236,7 +235,7 @@ def inspect_command(
 ) -> None:
     """Show imports, exports, ABI, metadata, capabilities and signature status."""
     path = resolve_plugin(plugin, Path.cwd())
-    wasm = read_bytes(path, "plugin")
+    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
     verdict = verdict_for(
         path, wasm, SignaturePolicy.TRUSTED, TrustStore(default_trust_store(trust_store))
     )
@@ -369,7 +368,7 @@ def _installed_key(path: Path) -> str:
         return UNSIGNED_KEY
     try:
         return parse_signature(
-            read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
+            read_bytes(sig_path, "signature file", SIGNATURE_LIMIT)
         ).public_key.hex()
     except ConductorError:
         return UNSIGNED_KEY
@@ -393,7 +392,7 @@ def list_command(trust_store: TrustStoreOption = None, json_output: JsonOption =
                 loaded = load_plugin(host, path, options)
                 loaded.plugin.discard()
                 trust = verdict_for(
-                    path, read_bytes(path, "plugin"), SignaturePolicy.TRUSTED, store
+                    path, read_bytes(path, "plugin", PLUGIN_LIMIT), SignaturePolicy.TRUSTED, store
                 )
                 row |= {
                     "version": loaded.metadata.version,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor._files import read_bytes
+from conductor._files import TEXT_FILE_LIMIT, read_bytes
 from conductor.engine import actions as act
 from conductor.engine import triggers as trg
 from conductor.engine._fields import Fields, tagged
@@ -102,7 +102,7 @@ def _parse_error(source: str, text: str, exc: tomllib.TOMLDecodeError) -> Config
 
 def load_config(path: Path) -> Config:
     """Read and validate a config file; any problem raises ConfigError naming file and key path."""
-    data = read_bytes(path, "config file")
+    data = read_bytes(path, "config file", TEXT_FILE_LIMIT)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 import tomlkit
 import tomlkit.exceptions
 
-from conductor._files import locked, read_bytes, write_atomic
+from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
 from conductor.errors import ConductorError
 from conductor.plugins.capabilities import Capability
 
@@ -53,7 +53,9 @@ class GrantStore:
         if not self.path.exists():
             return tomlkit.document()
         try:
-            document = tomlkit.parse(read_bytes(self.path, "grants file").decode("utf-8"))
+            document = tomlkit.parse(
+                read_bytes(self.path, "grants file", TEXT_FILE_LIMIT).decode("utf-8")
+            )
         except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
             raise GrantsError(
                 f"{self.path}: grants file is corrupt ({exc}); left untouched"

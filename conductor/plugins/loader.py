@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor._files import read_bytes
+from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes
 from conductor.errors import FileError, PluginError
 from conductor.paths import plugin_data_dir, plugins_dir
 from conductor.plugins import bundled
@@ -28,7 +28,6 @@ from conductor.plugins.host.hosts import HostPattern, HostRules, PatternError
 from conductor.plugins.limits import Limits
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict, verify_plugin
-from conductor.signing.signature import MAX_SIGNATURE_FILE
 
 _log = logging.getLogger("conductor.plugins")
 
@@ -121,16 +120,14 @@ def verdict_for(path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustSt
         )
     sig_path = Path(f"{path}.sig")
     signature = (
-        read_bytes(sig_path, "signature file", limit=MAX_SIGNATURE_FILE)
-        if sig_path.exists()
-        else None
+        read_bytes(sig_path, "signature file", SIGNATURE_LIMIT) if sig_path.exists() else None
     )
     return verify_plugin(wasm, signature, policy, store)
 
 
 def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
     """Read the plugin once and check its signature under the policy; raise unless accepted."""
-    wasm = read_bytes(path, "plugin")
+    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
     verdict = verdict_for(path, wasm, options.policy, options.trust_store)
     verdict.raise_unless_accepted(str(path))
     for warning in verdict.warnings:

@@ -17,14 +17,13 @@ import nacl.secret
 import nacl.utils
 from nacl.signing import SigningKey
 
-from conductor._files import create_exclusive, read_bytes, write_atomic
+from conductor._files import KEY_LIMIT, create_exclusive, read_bytes, write_atomic
 from conductor.errors import FileError, KeyFileError
 from conductor.signing._hex import strict_unhex
 
 SEED_BYTES = 32
 ENCRYPTED_FORMAT = "conductor-encrypted-key"
 PASSPHRASE_ENV = "CONDUCTOR_KEY_PASSPHRASE"
-_MAX_KEY_FILE = 4096
 
 PassphraseSource = Callable[[], str]
 
@@ -147,7 +146,7 @@ def resolve_key_file(key: Path) -> Path:
 def load_signing_key(key: Path, passphrase: PassphraseSource) -> SigningKey:
     """Load a raw or encrypted private key; `passphrase` is only asked when the key is encrypted."""
     path = resolve_key_file(key)
-    data = read_bytes(path, "private key", limit=_MAX_KEY_FILE)
+    data = read_bytes(path, "private key", KEY_LIMIT)
     if len(data) == SEED_BYTES:
         return SigningKey(data)
     if data.lstrip().startswith(b"{"):

@@ -14,10 +14,10 @@ from typing import Any
 
 from nacl.signing import SigningKey
 
+from conductor._files import SIGNATURE_LIMIT
 from conductor.errors import SignatureError
 from conductor.signing._hex import strict_unhex
 
-MAX_SIGNATURE_FILE = 64 * 1024
 V2_DOMAIN = b"conductor-plugin-signature-v2\n"
 ALGORITHM = "Ed25519"
 FIELDS = frozenset(
@@ -160,9 +160,9 @@ def _parse_timestamp(value: str) -> str:
 
 def parse_signature(data: bytes) -> PluginSignature:
     """Parse a signature file strictly; any deviation raises `SignatureError` with the reason."""
-    if len(data) > MAX_SIGNATURE_FILE:
+    if len(data) > SIGNATURE_LIMIT:
         raise SignatureError(
-            f"signature file is {len(data)} bytes, over the {MAX_SIGNATURE_FILE}-byte limit"
+            f"signature file is {len(data)} bytes, over the {SIGNATURE_LIMIT}-byte limit"
         )
     try:
         text = data.decode("utf-8")

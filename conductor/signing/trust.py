@@ -13,7 +13,7 @@ from pathlib import Path
 import tomlkit
 import tomlkit.exceptions
 
-from conductor._files import locked, read_bytes, write_atomic
+from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
 from conductor.errors import TrustStoreError
 from conductor.signing._hex import strict_unhex
 from conductor.signing.keys import is_valid_public_key, parse_public_key
@@ -61,7 +61,7 @@ class TrustStore:
     def _load_document(self) -> tomlkit.TOMLDocument:
         if not self.path.exists():
             return tomlkit.document()
-        text = read_bytes(self.path, "trust store")
+        text = read_bytes(self.path, "trust store", TEXT_FILE_LIMIT)
         try:
             return tomlkit.parse(text.decode("utf-8"))
         except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
