@@ -1,25 +1,31 @@
 """A real headless desktop for the SystemControl tests, started and stopped by the suite: Xvfb,
-a private session bus with dunst, PulseAudio with a null sink, and a recording browser."""
+a private session bus with dunst, PulseAudio with a null sink, and a recording browser; X clients
+that record the key and button events they receive; logind (python-dbusmock's template) on a
+private system bus; and a mount namespace in which systemd's tools believe systemd booted."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import re
+import shutil
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.midi_helpers import require
+from tests.midi_helpers import missing, require
 
 DBUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>session</type>
+  <type>{kind}</type>
   <listen>unix:path={socket}</listen>
   <auth>EXTERNAL</auth>
   <servicedir>{services}</servicedir>
@@ -133,7 +139,9 @@ def running_desktop(root: Path) -> Iterator[Desktop]:
             root / "no-services"
         )  # empty: the bus must not start a notification daemon itself
         services.mkdir()
-        (root / "dbus.conf").write_text(DBUS_CONFIG.format(socket=bus, services=services))
+        (root / "dbus.conf").write_text(
+            DBUS_CONFIG.format(kind="session", socket=bus, services=services)
+        )
         processes.append(
             _start(
                 ["dbus-daemon", f"--config-file={root / 'dbus.conf'}", "--nofork"],
@@ -216,3 +224,232 @@ def running_desktop(root: Path) -> Iterator[Desktop]:
                     process.wait(timeout=5)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+# -- X clients that record what they receive ------------------------------------------------
+
+_XEV_EVENT = re.compile(r"^(KeyPress|KeyRelease|ButtonPress|ButtonRelease) event", re.MULTILINE)
+
+
+@dataclass
+class XRecorder:
+    """An `xev` window on the headless display; `events()` are the key and button events it
+    received, as (kind, detail): the keysym name for keys, `button@x,y` (root coordinates)
+    for buttons."""
+
+    window: str
+    pid: int
+    log: Path
+
+    def events(self) -> list[tuple[str, str]]:
+        text = self.log.read_text(errors="replace")
+        found = []
+        starts = [m.start() for m in _XEV_EVENT.finditer(text)] + [len(text)]
+        for start, end in itertools.pairwise(starts):
+            block = text[start:end]
+            kind = block.split(" ", 1)[0]
+            if kind.startswith("Key"):
+                keysym = re.search(r"keysym 0x[0-9a-f]+, ([^)]+)\)", block)
+                if keysym:
+                    found.append((kind, keysym.group(1)))
+            else:
+                where = re.search(r"root:\((-?\d+),(-?\d+)\)", block)
+                button = re.search(r"button (\d+)", block)
+                if where and button:
+                    found.append((kind, f"{button.group(1)}@{where.group(1)},{where.group(2)}"))
+        return found
+
+    def wait_for(
+        self, done: Callable[[list[tuple[str, str]]], bool], timeout: float = 10
+    ) -> list[tuple[str, str]]:
+        """The events once `done(events)` holds (polled; xev flushes after every event)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.events()
+            if done(events) or time.monotonic() > deadline:
+                return events
+            time.sleep(0.05)
+
+    def focus(self, env: dict[str, str]) -> None:
+        subprocess.run(
+            ["xdotool", "windowfocus", "--sync", self.window], env=env, timeout=10, check=True
+        )
+
+
+def find_window(env: dict[str, str], *search: str) -> str:
+    """The id of the first window `xdotool search …` finds, waited for."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = subprocess.run(
+            ["xdotool", "search", *search], env=env, capture_output=True, text=True, timeout=10
+        ).stdout.split()
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no window for xdotool search {' '.join(search)}")
+
+
+@pytest.fixture
+def x_recorder(desktop: Desktop, tmp_path: Path) -> Iterator[XRecorder]:
+    """An xev window away from the screen's top-left corner (the screenshot test reads that
+    pixel), focused, for one test."""
+    for tool, package in (("xev", "x11-utils"), ("xdotool", "xdotool")):
+        require(tool, package)
+    log = tmp_path / "xev.log"
+    name = f"conductor-recorder-{os.getpid()}-{time.monotonic_ns()}"
+    process = _start(
+        [
+            "xev",
+            "-name",
+            name,
+            "-geometry",
+            "200x200+420+260",
+            "-event",
+            "keyboard",
+            "-event",
+            "button",
+        ],
+        log,
+        desktop.env,
+    )
+    try:
+        recorder = XRecorder(find_window(desktop.env, "--name", name), process.pid, log)
+        recorder.focus(desktop.env)
+        yield recorder
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
+
+
+# -- logind on a private system bus -----------------------------------------------------------
+
+
+@dataclass
+class Logind:
+    """python-dbusmock's logind template on a private system bus; `calls()` are the methods it
+    was called with, as logged lines such as `Suspend True`."""
+
+    address: str
+    log: Path
+
+    def calls(self) -> list[str]:
+        if not self.log.exists():
+            return []
+        return [line.split(" ", 1)[1] for line in self.log.read_text().splitlines() if " " in line]
+
+    def wait_for(self, call: str, timeout: float = 10) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while call not in self.calls() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.calls()
+
+    def call(
+        self, method: str, *arguments: str, interface: str = "org.freedesktop.DBus.Mock"
+    ) -> None:
+        subprocess.run(
+            [
+                "dbus-send",
+                "--system",
+                "--print-reply",
+                "--dest=org.freedesktop.login1",
+                "/org/freedesktop/login1",
+                f"{interface}.{method}",
+                *arguments,
+            ],
+            env={**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": self.address},
+            capture_output=True,
+            timeout=10,
+            check=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def logind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Logind]:
+    """A private system bus with logind on it. Tests point DBUS_SYSTEM_BUS_ADDRESS at it: the
+    real logind is never asked to suspend or lock anything."""
+    require("dbus-daemon", "dbus")
+    require("dbus-send", "dbus")
+    python = _python_with_dbusmock()
+    root = tmp_path_factory.mktemp("logind")
+    bus = root / "system_bus_socket"
+    (root / "system.conf").write_text(
+        DBUS_CONFIG.format(kind="system", socket=bus, services=root / "no-services")
+    )
+    (root / "no-services").mkdir()
+    address = f"unix:path={bus}"
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": address}
+    processes = [
+        _start(
+            ["dbus-daemon", f"--config-file={root / 'system.conf'}", "--nofork"],
+            root / "dbus.log",
+            env,
+        )
+    ]
+    try:
+        _wait(bus.exists, "the private system bus")
+        log = root / "calls.log"
+        processes.append(
+            _start(
+                [python, "-m", "dbusmock", "--system", "--template", "logind", "-l", str(log)],
+                root / "dbusmock.log",
+                env,
+            )
+        )
+        running = Logind(address, log)
+        _wait(lambda: _answers(running), "logind (dbusmock)")
+        # logind answers the path session/auto for the caller's own session (loginctl
+        # lock-session uses it); the template has no such alias, so give it that session.
+        running.call(
+            "AddSession", "string:auto", "string:seat0", "uint32:0", "string:root", "boolean:true"
+        )
+        yield running
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=5)
+
+
+def _python_with_dbusmock() -> str:
+    """Debian's python3-dbusmock belongs to the system Python, which may not be first on PATH."""
+    candidates = dict.fromkeys(p for p in ("/usr/bin/python3", shutil.which("python3")) if p)
+    for python in candidates:
+        if subprocess.run([python, "-c", "import dbusmock"], capture_output=True).returncode == 0:
+            return python
+    missing(f"no Python here imports dbusmock (tried {', '.join(candidates)}; python3-dbusmock)")
+    raise AssertionError("unreachable")
+
+
+def _answers(logind: Logind) -> bool:
+    try:
+        logind.call("Ping", interface="org.freedesktop.DBus.Peer")
+    except subprocess.CalledProcessError:
+        return False
+    return True
+
+
+# -- a mount namespace where systemd's tools run as on a systemd machine ---------------------
+
+NAMESPACE_SCRIPT = 'mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && exec "$@"'
+
+
+def run_as_if_systemd_booted(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run Python `code` in a private mount namespace whose /run is an empty tmpfs with
+    /run/systemd/system in it: systemctl and loginctl then talk to the D-Bus they are given
+    (they refuse to where systemd did not boot), and the real systemd's private socket is out
+    of reach. Skips where namespaces are not permitted (an unprivileged container)."""
+    unshare = require("unshare", "util-linux")
+    probe = subprocess.run(
+        [unshare, "--mount", "sh", "-c", "mount -t tmpfs tmpfs /run"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"no private mount namespace here: {probe.stderr.strip()}")
+    return subprocess.run(
+        [unshare, "--mount", "sh", "-c", NAMESPACE_SCRIPT, "sh", sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -20,22 +20,26 @@ import pytest
 import rtmidi
 
 
-def require(tool: str) -> str:
+def missing(message: str) -> None:
+    """Something a test needs is not installed: fail the run in CI (CI=true), skip elsewhere."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require(tool: str, package: str | None = None) -> str:
     """The tool's path; missing fails the run in CI (CI=true) and skips elsewhere."""
     path = shutil.which(tool)
     if path is None:
-        message = f"{tool} is not installed (Debian package jackd2)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+        missing(f"{tool} is not installed" + (f" (Debian package {package})" if package else ""))
+    return path  # type: ignore[return-value]
 
 
 @pytest.fixture(scope="session")
 def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private JACK server (`jackd -n NAME -d dummy -p 64`) for the whole session."""
-    jackd = require("jackd")
-    jack_wait = require("jack_wait")
+    jackd = require("jackd", "jackd2")
+    jack_wait = require("jack_wait", "jackd2")
     name = f"conductor-test-{os.getpid()}"
     log = tmp_path_factory.mktemp("jack") / "jackd.log"
     saved = {key: os.environ.get(key) for key in ("JACK_DEFAULT_SERVER", "JACK_NO_START_SERVER")}

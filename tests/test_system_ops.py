@@ -1,10 +1,13 @@
 """`system` ops against a real headless desktop the suite starts, each proven by reading the
-effect back: notification, clipboard, volume and mute, screenshot, open_url."""
+effect back: notification, clipboard, volume and mute, screenshot (and the symlink a plugin
+plants for it), open_url, brightness (xrandr), keys and text (a real X client), sleep and
+lock_screen (logind on a private system bus)."""
 
 from __future__ import annotations
 
 import json
-import re
+import os
+import shutil
 import struct
 import subprocess
 import time
@@ -13,13 +16,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conductor.paths import plugin_data_dir
+from conductor.plugins.abi import EventContext, RequestTemplate
+from conductor.plugins.capabilities import Capability
+from conductor.plugins.host._state import HostCallError
+from conductor.plugins.host.system import _screenshot_name
+from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin
 from conductor.plugins.runtime import PluginHost
-from tests.desktop import Desktop
+from conductor.signing import SignaturePolicy, TrustStore
+from tests.desktop import Desktop, Logind, XRecorder
+from tests.midi_helpers import require
+from tests.plugin_helpers import fixture_path
 from tests.test_host_functions import ALL, answer, call, probe
 
-UNSUPPORTED, INVALID = -9, -2
+UNSUPPORTED, INVALID, IO = -9, -2, -4
 pytestmark = pytest.mark.usefixtures("desktop")
 
 
@@ -161,4 +174,144 @@ def test_unknown_ops_and_missing_tools(
     assert system(loaded, op="media", action="rewind")[0] == INVALID
     monkeypatch.setenv("PATH", str(tmp_path))  # no tools at all
     code, text = system(loaded, op="notify", title="x")
-    assert code == UNSUPPORTED and re.search(r"tried notify-send, osascript", text)
+    assert code == UNSUPPORTED
+    assert "tried notify-send: not installed; osascript: macOS only" in text
+
+
+def _as(
+    host: PluginHost, tmp_path: Path, fixture: str, name: str, grant: Capability
+) -> LoadedPlugin:
+    """Fixture plugin `fixture` loaded under the name `name` (so both share its data dir)."""
+    directory = tmp_path / fixture
+    directory.mkdir()
+    shutil.copyfile(fixture_path(fixture), directory / f"{name}.wasm")
+    options = LoadOptions(
+        SignaturePolicy.UNSIGNED, TrustStore(tmp_path / "trust.toml"), approvals=frozenset({grant})
+    )
+    return load_plugin(host, directory / f"{name}.wasm", options)
+
+
+def test_screenshot_never_writes_through_a_symlink_the_plugin_planted(
+    host: PluginHost, tmp_path: Path, desktop: Desktop
+) -> None:
+    victim = Path(os.environ["XDG_DATA_HOME"]) / "victim"
+    victim.write_text("precious")
+    planter = _as(host, tmp_path, "fs_probe", "attacker", Capability.FILESYSTEM)
+    data_dir = plugin_data_dir("attacker")
+    # Planted through WASI: one at an existing file, one dangling (creating through it would
+    # make a file outside the sandbox).
+    for link, target in (("evil.png", "../../../victim"), ("new.png", "../../../created")):
+        params = {"op": "symlink", "target": target, "path": f"/{link}"}
+        assert planter.plugin.execute(RequestTemplate(params).render(EventContext())).code == 0
+        assert os.readlink(data_dir / link) == target
+    attacker = _as(host, tmp_path, "host_probe", "attacker", Capability.SYSTEM_CONTROL)
+    for link in ("evil.png", "new.png"):
+        code, text = system(attacker, op="screenshot", filename=link)
+        assert code == INVALID and f"{link} is a symlink; refusing to write through it" in text
+        assert (data_dir / link).is_symlink()
+    assert victim.read_text() == "precious"
+    assert not (victim.parent / "created").exists()
+
+    os.mkfifo(data_dir / "fifo.png")  # a FIFO is refused at once, never opened
+    code, text = system(attacker, op="screenshot", filename="fifo.png")
+    assert code == INVALID and "fifo.png is a FIFO" in text
+    (data_dir / "plain.png").write_text("an older screenshot")  # a regular file is replaced
+    assert system(attacker, op="screenshot", filename="plain.png")[0] == 0
+    assert (data_dir / "plain.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in data_dir.iterdir()) == [
+        "evil.png",
+        "fifo.png",
+        "new.png",
+        "plain.png",
+    ]  # no temp file left behind
+
+
+def _xrandr_brightness(desktop: Desktop) -> float:
+    for line in tool(desktop, "xrandr", "--verbose").splitlines():
+        if "Brightness:" in line:
+            return float(line.split(":", 1)[1])
+    raise AssertionError("xrandr --verbose reports no brightness")
+
+
+def test_brightness_through_xrandr(host: PluginHost, tmp_path: Path, desktop: Desktop) -> None:
+    require("xrandr", "x11-xserver-utils")
+    loaded = probe(host, tmp_path, approvals=ALL)
+    assert system(loaded, op="brightness.set", percent=40) == (0, {"ok": True})
+    assert _xrandr_brightness(desktop) == 0.4
+    assert system(loaded, op="brightness.get") == (0, {"ok": True, "percent": 40})
+    assert system(loaded, op="brightness.set", percent=180)[0] == 0  # clamped
+    assert _xrandr_brightness(desktop) == 1.0
+    assert system(loaded, op="brightness.set", percent="dim")[0] == INVALID
+
+
+def _keys_received(recorder: XRecorder, count: int) -> list[str]:
+    events = recorder.wait_for(lambda e: sum(k == "KeyPress" for k, _ in e) >= count)
+    return [detail for kind, detail in events if kind == "KeyPress"]
+
+
+def test_keys_and_type_reach_a_real_x_client(
+    host: PluginHost, tmp_path: Path, desktop: Desktop, x_recorder: XRecorder
+) -> None:
+    loaded = probe(host, tmp_path, approvals=ALL)
+    assert system(loaded, op="keys", combo="ctrl+shift+m") == (0, {"ok": True})
+    # With Shift held the X server reports the shifted keysym of the same key.
+    assert _keys_received(x_recorder, 3) == ["Control_L", "Shift_L", "M"]
+    assert system(loaded, op="type", text="Hé -x") == (0, {"ok": True})
+    received = _keys_received(x_recorder, 3 + 6)[3:]
+    assert [k for k in received if not k.startswith("Shift")] == [
+        "H", "eacute", "space", "minus", "x"
+    ]  # fmt: skip
+    code, text = system(loaded, op="keys", combo="ctrl+hyper")
+    assert code == INVALID and "unknown key 'hyper'" in text and "Return/Enter" in text
+
+
+def test_sleep_asks_logind_over_the_system_bus(
+    host: PluginHost,
+    tmp_path: Path,
+    desktop: Desktop,
+    logind: Logind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only dbus-send and loginctl on PATH: systemctl, where systemd runs, could fall back to
+    # its private socket and suspend this very machine if logind refused.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("dbus-send", "loginctl"):
+        found = shutil.which(name)
+        if found:
+            (tools / name).symlink_to(found)
+    monkeypatch.setenv("PATH", str(tools))
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", logind.address)
+    loaded = probe(host, tmp_path, approvals=ALL)
+    before = logind.calls().count("Suspend False")
+    assert system(loaded, op="sleep") == (0, {"ok": True})
+    assert logind.wait_for("Suspend False").count("Suspend False") == before + 1
+
+
+def test_lock_screen_tries_every_locker_and_names_each_failure(
+    host: PluginHost,
+    tmp_path: Path,
+    desktop: Desktop,
+    logind: Logind,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    require("xdg-screensaver", "xdg-utils")
+    require("loginctl", "systemd")
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", logind.address)  # never the real session
+    monkeypatch.delenv("XDG_SESSION_ID", raising=False)  # a session logind does not have
+    loaded = probe(host, tmp_path, approvals=ALL)
+    code, text = system(loaded, op="lock_screen")
+    assert code == IO and "lock_screen: every backend tool failed (tried " in text
+    assert "xdg-screensaver: " in text and "; loginctl: " in text and "\n" not in text
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=60), st.integers(), st.lists(st.text(max_size=3))))
+def test_any_screenshot_filename_gives_a_plain_name_or_invalid(filename: object) -> None:
+    try:
+        name = _screenshot_name({"filename": filename})
+    except HostCallError as refused:
+        assert refused.code == INVALID
+        return
+    assert "/" not in name and "\0" not in name and not name.startswith(".")
+    assert name.endswith(".png") and name not in (".", "..")
