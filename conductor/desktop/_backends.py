@@ -57,7 +57,7 @@ class Runner:
     def run(
         self, argv: list[str], *, stdin: bytes | None = None, capture: bool = True
     ) -> Completed:
-        """Run a command to its end; a non-zero exit is ToolFailed with its last stderr line."""
+        """Run a command to its end; a non-zero exit is ToolFailed with what it said on stderr."""
         # Imported here: the host functions import this package, so a module-level import of
         # conductor.plugins.host would be circular for whichever side is imported first.
         from conductor.plugins.host._process import run_bounded
@@ -108,7 +108,7 @@ def _failure_detail(done: Completed) -> str:
     """What the tool said on stderr, its lines joined into one (the first often says why, the
     last what failed), or its exit status when it said nothing."""
     lines = [line.strip() for line in done.stderr.decode("utf-8", "replace").splitlines()]
-    said = " / ".join(line for line in lines if line)
+    said = " / ".join(dict.fromkeys(line for line in lines if line))  # some repeat themselves
     return visible(said)[:300] if said else f"exit status {done.status}"
 
 

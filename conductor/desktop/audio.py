@@ -24,7 +24,7 @@ def clamp_percent(value: int) -> int:
 
 def _wpctl_state(run: Runner) -> VolumeState:
     text = run.run(["wpctl", "get-volume", "@DEFAULT_AUDIO_SINK@"]).stdout.decode()
-    match = re.search(r"Volume:\s*([0-9.]+)", text)
+    match = re.search(r"Volume:\s*(\d+(?:\.\d+)?)", text)
     if not match:
         raise ToolFailed("printed no volume")
     return VolumeState(round(float(match.group(1)) * 100), "MUTED" in text)

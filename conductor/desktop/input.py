@@ -81,12 +81,10 @@ def press_keys(combo: KeyCombo, *, timeout: float, keymap: KeyMap = DEFAULT_KEYM
                 raise DesktopError(
                     Failure.UNSUPPORTED, f"keys: {key.name} has no key on macOS keyboards"
                 )
-            stroke = (
-                f"key code {key.mac}"
-                if isinstance(key.mac, int)
-                else (f"keystroke {applescript_string(key.mac)}")
-            )
-            lines.append(stroke + using)
+            if isinstance(key.mac, int):
+                lines.append(f"key code {key.mac}{using}")
+            else:
+                lines.append(f"keystroke {applescript_string(key.mac)}{using}")
         run.run(_system_events(lines))
 
     attempt(
@@ -131,7 +129,7 @@ def click(
         raise DesktopError(Failure.INVALID, "click: give both x and y, or neither")
 
     def xdotool(run: Runner) -> None:
-        move = ["mousemove", str(x), str(y)] if x is not None else []
+        move = ["mousemove", "--", str(x), str(y)] if x is not None else []  # x may be < 0
         run.run(["xdotool", *move, "click", str(button.value)])
 
     def cliclick(run: Runner) -> None:

@@ -27,7 +27,7 @@ def _xrandr_outputs(run: Runner) -> dict[str, float | None]:
     for block in blocks:
         match = _ACTIVE_OUTPUT.match(block)
         if match:
-            level = re.search(r"^\s+Brightness:\s*([0-9.]+)", block, re.MULTILINE)
+            level = re.search(r"^\s+Brightness:\s*(\d+(?:\.\d+)?)", block, re.MULTILINE)
             outputs[match.group(1)] = float(level.group(1)) if level else None
     if not outputs:
         raise ToolFailed("no active output on this X display")
@@ -51,7 +51,7 @@ def _xrandr_get(run: Runner) -> int:
 
 def _macos_get(run: Runner) -> int:
     text = run.run(["brightness", "-l"]).stdout.decode()
-    match = re.search(r"brightness ([0-9.]+)", text)
+    match = re.search(r"brightness (\d+(?:\.\d+)?)", text)
     if not match:
         raise ToolFailed("printed no brightness")
     return clamp_percent(round(float(match.group(1)) * 100))
