@@ -78,6 +78,7 @@ SIGNATURE_LIMIT = 64 * 1024
 KEY_LIMIT = 4 * 1024
 TEXT_FILE_LIMIT = 1024 * 1024  # configs, trust store, grants
 PLUGIN_LIMIT = 64 * 1024 * 1024
+MODULE_CACHE_LIMIT = 4 * PLUGIN_LIMIT  # compiled code is about 3 times its .wasm
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),

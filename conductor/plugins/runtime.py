@@ -60,7 +60,10 @@ class PluginHost:
         self.ticker = EpochTicker(self.engine, EPOCH_TICK_MS)
 
     def compile(self, name: str, wasm: bytes, digest: bytes) -> tuple[wasmtime.Module, bool]:
-        """Compile (or take from the cache) the exact bytes that were verified; True if cached."""
+        """Compile (or take from the cache) the exact bytes that were verified; True if cached.
+
+        `digest` is the SHA-256 of `wasm`: the cache hands back only an entry authenticated for it.
+        """
         cached = self.cache.load(self.engine, digest)
         if cached is not None:
             return cached, True
