@@ -30,7 +30,7 @@ from conductor.signing import (
     signing_key_from_env,
     verify_plugin,
 )
-from conductor.signing.keys import PASSPHRASE_ENV
+from conductor.signing.keys import PASSPHRASE_ENV, require_passphrase
 
 app = typer.Typer(
     help="Create signing keys, sign Conductor WASM plugins, verify them and manage trusted keys.",
@@ -69,15 +69,13 @@ def root(
 def _passphrase(confirm: bool) -> str:
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env is not None:
-        return from_env
+        return require_passphrase(from_env, f"{PASSPHRASE_ENV} is set but empty")
     if not sys.stdin.isatty():
         raise KeyFileError(
             f"the key is encrypted: set {PASSPHRASE_ENV} or run on a terminal to be asked"
         )
     value = typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    if not value:
-        raise KeyFileError("an empty passphrase is not allowed")
-    return value
+    return require_passphrase(value, "typed at the prompt")
 
 
 @app.command("generate-key")

@@ -27,6 +27,21 @@ PASSPHRASE_ENV = "CONDUCTOR_KEY_PASSPHRASE"
 
 PassphraseSource = Callable[[], str]
 
+# The most Argon2id work a key file may ask for: libsodium's "sensitive" preset (4 passes, 1 GiB),
+# above what we write. Checked before any work, so a 300-byte file cannot demand gigabytes of
+# memory or hours of hashing before "wrong passphrase".
+KDF_LIMITS = {
+    "opslimit": (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE),
+    "memlimit": (nacl.pwhash.argon2id.MEMLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE),
+}
+
+
+def require_passphrase(value: str, source: str) -> str:
+    """An empty passphrase protects nothing: refused wherever it comes from."""
+    if not value:
+        raise KeyFileError(f"an empty passphrase is not allowed ({source})")
+    return value
+
 
 def is_valid_public_key(key: bytes) -> bool:
     """True for a canonical Ed25519 point of prime order.
@@ -61,6 +76,7 @@ class KeyPaths:
 
 
 def _encrypt_seed(seed: bytes, passphrase: str) -> bytes:
+    require_passphrase(passphrase, "encrypting a key")
     ops = nacl.pwhash.argon2id.OPSLIMIT_MODERATE
     mem = nacl.pwhash.argon2id.MEMLIMIT_MODERATE
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
@@ -83,6 +99,19 @@ def _encrypt_seed(seed: bytes, passphrase: str) -> bytes:
     return (json.dumps(document, indent=2) + "\n").encode()
 
 
+def _kdf_limit(path: Path, document: dict[str, object], name: str) -> int:
+    value = document.get(name)
+    low, high = KDF_LIMITS[name]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise KeyFileError(f"{path}: {name} must be an integer")
+    if not low <= value <= high:
+        raise KeyFileError(
+            f"{path}: {name} {value} is outside {low}..{high} (libsodium's sensitive limit); "
+            f"refusing to derive the key"
+        )
+    return value
+
+
 def _decrypt_seed(path: Path, data: bytes, passphrase: PassphraseSource) -> bytes:
     try:
         document = json.loads(data)
@@ -91,9 +120,14 @@ def _decrypt_seed(path: Path, data: bytes, passphrase: PassphraseSource) -> byte
         salt = bytes.fromhex(document["salt"])
         nonce = bytes.fromhex(document["nonce"])
         ciphertext = bytes.fromhex(document["ciphertext"])
-        ops, mem = int(document["opslimit"]), int(document["memlimit"])
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise KeyFileError(f"{path}: not a raw 32-byte key nor an encrypted Conductor key") from exc
+    ops, mem = _kdf_limit(path, document, "opslimit"), _kdf_limit(path, document, "memlimit")
+    if (
+        len(salt) != nacl.pwhash.argon2id.SALTBYTES
+        or len(nonce) != nacl.secret.SecretBox.NONCE_SIZE
+    ):
+        raise KeyFileError(f"{path}: salt or nonce has the wrong length")
     try:
         key = nacl.pwhash.argon2id.kdf(
             nacl.secret.SecretBox.KEY_SIZE, passphrase().encode(), salt, ops, mem
