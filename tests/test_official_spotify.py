@@ -246,6 +246,8 @@ def test_setup_runs_the_pkce_flow_and_stores_the_token(
             "--accounts-base",
             spotify_api.url,
             "--no-browser",
+            "--port",
+            "0",
             "--timeout",
             "30",
         ],

@@ -546,24 +546,27 @@ def setup_command(
         str, typer.Option("--accounts-base", help="Authorization server.")
     ] = spotify_setup.ACCOUNTS,
     port: Annotated[
-        int, typer.Option("--port", help="Loopback port for the redirect (0: any free one).")
-    ] = 0,
+        int,
+        typer.Option(
+            "--port",
+            help="Loopback port of the redirect URI registered in your Spotify app "
+            "(http://127.0.0.1:PORT/callback; 0: any free port).",
+        ),
+    ] = spotify_setup.CALLBACK_PORT,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the address to open.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", help="Seconds to wait for the authorization.")
+        float,
+        typer.Option("--timeout", help="Seconds (wall time) to wait for the authorization."),
     ] = 300,
 ) -> None:
     """Authorize an official plugin once (Spotify: authorization code with PKCE, loopback redirect)."""
     if name != "spotify":
         raise UsageError(f"plugin setup: only spotify needs a set-up step, not {name!r}")
 
-    def announce(text: str) -> None:
-        typer.echo(text)
-
     result = spotify_setup.run_setup(
-        client_id, accounts_base, port, not no_browser, timeout, announce
+        client_id, accounts_base, port, not no_browser, timeout, typer.echo
     )
     typer.echo(f"Saved the refresh token to {result.token_file} (mode 0600).")
     typer.echo("Add to your config:\n")
