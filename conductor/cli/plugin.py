@@ -14,17 +14,18 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from conductor._console import print_json, reports_errors, stdout
-from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes
+from conductor._console import print_json, reports_errors, stderr, stdout
+from conductor._files import PLUGIN_LIMIT, read_bytes
+from conductor._text import visible
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.engine.config import load_config
 from conductor.engine.plugins import plugin_options
 from conductor.errors import ConductorError, FileError, UsageError
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
-from conductor.plugins import bundled
+from conductor.plugins import installed
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Risk, parse_all
-from conductor.plugins.grants import UNSIGNED_KEY, GrantStore
+from conductor.plugins.grants import GrantStore
 from conductor.plugins.host import HOST_FUNCTIONS
 from conductor.plugins.host.hosts import HostPattern, PatternError
 from conductor.plugins.limits import MIB, Limits
@@ -32,7 +33,6 @@ from conductor.plugins.loader import (
     LoadOptions,
     load_plugin,
     plugin_name,
-    read_and_verify,
     resolve_plugin,
     verdict_for,
 )
@@ -40,7 +40,7 @@ from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
 from conductor.setup import spotify as spotify_setup
-from conductor.signing import SignaturePolicy, TrustStore, Verdict, parse_signature
+from conductor.signing import SignaturePolicy, TrustStore, Verdict
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
 
@@ -330,81 +330,49 @@ def install_command(
     json_output: JsonOption = False,
 ) -> None:
     """Verify a plugin, then copy it and its signature into the plugins directory."""
-    options = LoadOptions(
-        policy=_policy(policy), trust_store=TrustStore(default_trust_store(trust_store))
+    done = installed.install(
+        plugin, _policy(policy), TrustStore(default_trust_store(trust_store)), force=force
     )
-    _, verdict = read_and_verify(plugin, options)
-    target_dir = plugins_dir()
-    target = target_dir / plugin.name
-    if target.exists() and not force:
-        raise FileError(f"{target}: already installed (use --force to replace it)")
-    target_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(plugin, target)
-    sig = Path(f"{plugin}.sig")
-    if sig.exists():
-        shutil.copyfile(sig, Path(f"{target}.sig"))
-    else:
-        Path(f"{target}.sig").unlink(missing_ok=True)
     if json_output:
-        print_json(
-            {
-                "installed": str(target),
-                "plugin": plugin_name(target),
-                "signature": verdict.to_json(),
-            }
-        )
-    else:
-        stdout.print(
-            f"installed {escape(plugin_name(target))} -> {escape(str(target))} ({escape(_verdict_line(verdict))})"
-        )
-
-
-def _installed_key(path: Path) -> str:
-    """The key grants are remembered under: the signer's, `bundled` or `unsigned`."""
-    if bundled.is_bundled(path):
-        return bundled.BUNDLED_KEY
-    sig_path = Path(f"{path}.sig")
-    if not sig_path.exists():
-        return UNSIGNED_KEY
-    try:
-        return parse_signature(
-            read_bytes(sig_path, "signature file", SIGNATURE_LIMIT)
-        ).public_key.hex()
-    except ConductorError:
-        return UNSIGNED_KEY
+        print_json(done.to_json())
+        return
+    for warning in done.warnings:
+        stderr.print(f"warning: {visible(warning)}", markup=False)
+    what = "installed" if done.changed else "already installed, identical:"
+    stdout.print(
+        f"{what} {escape(done.plugin)} -> {escape(str(done.path))} "
+        f"({escape(visible(_verdict_line(done.verdict)))})"
+    )
 
 
 @app.command("list")
 @reports_errors
-def list_command(trust_store: TrustStoreOption = None, json_output: JsonOption = False) -> None:
+def list_command(
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Read metadata (by running init) only from plugins this policy accepts: "
+            "trusted (default), self-signed or unsigned.",
+        ),
+    ] = None,
+    trust_store: TrustStoreOption = None,
+    json_output: JsonOption = False,
+) -> None:
     """Installed plugins with version, signer and grants."""
     directory = plugins_dir()
-    store = TrustStore(default_trust_store(trust_store))
-    grants = GrantStore(grants_file())
-    rows = []
     host = PluginHost(module_cache_dir())
     try:
-        for path in sorted(directory.glob("*.wasm")) if directory.is_dir() else []:
-            options = LoadOptions(policy=SignaturePolicy.UNSIGNED, trust_store=store)
-            name = plugin_name(path)
-            row: dict[str, Any] = {"plugin": name, "path": str(path)}
-            try:
-                loaded = load_plugin(host, path, options)
-                loaded.plugin.discard()
-                trust = verdict_for(
-                    path, read_bytes(path, "plugin", PLUGIN_LIMIT), SignaturePolicy.TRUSTED, store
-                )
-                row |= {
-                    "version": loaded.metadata.version,
-                    "signature": trust.to_json(),
-                    "requested": sorted(c.value for c in loaded.metadata.capabilities),
-                }
-            except ConductorError as exc:
-                row |= {"error": exc.diagnostics()}
-            row["granted"] = sorted(c.value for c in grants.approved(name, _installed_key(path)))
-            rows.append(row)
+        found = installed.list_installed(
+            host,
+            _policy(policy),
+            TrustStore(default_trust_store(trust_store)),
+            GrantStore(grants_file()),
+            directory,
+        )
     finally:
         host.close()
+    rows = [item.to_json() for item in found]
     if json_output:
         print_json({"plugins_dir": str(directory), "plugins": rows})
         return
@@ -413,24 +381,24 @@ def list_command(trust_store: TrustStoreOption = None, json_output: JsonOption =
         return
     table = Table("plugin", "version", "signature", "requested", "granted", title=str(directory))
     for row in rows:
-        signature = row.get("signature") or {}
+        signature = row["signature"] or {}
         signer = signature.get("signer") or {}
-        status = signature.get("status", row.get("error", "?"))
+        status = signature.get("status", "unreadable")
         table.add_row(
-            escape(row["plugin"]),
-            escape(row.get("version", "")),
-            escape(f"{status} {signer.get('name', '')}".strip()),
-            ", ".join(row.get("requested", [])),
+            escape(visible(row["plugin"])),
+            escape(visible(row["version"] or "?")),
+            escape(visible(f"{status} {signer.get('name', '')}".strip())),
+            ", ".join(row["requested"] or []),
             ", ".join(row["granted"]),
         )
     stdout.print(table)
+    for row in rows:
+        if row["error"]:
+            stderr.print(f"warning: {row['plugin']}: {visible(row['error'])}", markup=False)
 
 
 def _grant_target(name: str) -> tuple[str, str]:
-    path = resolve_plugin(name, Path.cwd())
-    if not path.exists():
-        raise FileError(f"{path}: plugin not found")
-    return plugin_name(path), _installed_key(path)
+    return installed.grant_target(name, TrustStore(default_trust_store()), Path.cwd())
 
 
 @app.command("grant")

@@ -16,9 +16,22 @@ import tomlkit.exceptions
 
 from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
 from conductor.errors import ConductorError
+from conductor.plugins.bundled import BUNDLED_KEY
 from conductor.plugins.capabilities import Capability
+from conductor.signing import Verdict
 
 UNSIGNED_KEY = "unsigned"
+
+
+def grant_key(verdict: Verdict) -> str:
+    """The key a plugin's grants are remembered under, from its verdict (so from a signature
+    checked against the plugin's bytes, never from an unverified `.sig`): the signer's public
+    key, `bundled` for an official plugin, `unsigned` for a plugin without a signature."""
+    if verdict.bundled:
+        return BUNDLED_KEY
+    if verdict.signature is not None:
+        return verdict.signature.public_key.hex()
+    return UNSIGNED_KEY
 
 
 class GrantsError(ConductorError):

@@ -22,7 +22,7 @@ from conductor.paths import plugin_data_dir, plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
 from conductor.plugins.capabilities import Capability, Risk, granted
-from conductor.plugins.grants import UNSIGNED_KEY, Grant, GrantStore
+from conductor.plugins.grants import Grant, GrantStore, grant_key
 from conductor.plugins.host.context import PluginContext
 from conductor.plugins.host.hosts import HostPattern, HostRules, PatternError
 from conductor.plugins.limits import Limits
@@ -109,20 +109,30 @@ def plugin_name(path: Path) -> str:
     return path.name.removesuffix(".wasm")
 
 
-def verdict_for(path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustStore) -> Verdict:
+def read_signature(path: Path) -> bytes | None:
+    """The `.sig` beside a plugin (a bounded read), or None when there is none."""
+    sig_path = Path(f"{path}.sig")
+    return read_bytes(sig_path, "signature file", SIGNATURE_LIMIT) if sig_path.exists() else None
+
+
+def verdict_on(
+    path: Path, wasm: bytes, signature: bytes | None, policy: SignaturePolicy, store: TrustStore
+) -> Verdict:
     """The verdict on exactly these bytes: bundled plugins by the package's digest manifest, the
-    rest by their `.sig` file under the policy."""
+    rest by `signature` (the `.sig` bytes, None when absent) under the policy."""
     if bundled.is_bundled(path):
         if bundled.digest_matches(path, wasm):
             return Verdict(Status.TRUSTED, bundled=True)
         return Verdict(
             Status.INVALID, "bundled plugin does not match the package's digest manifest"
         )
-    sig_path = Path(f"{path}.sig")
-    signature = (
-        read_bytes(sig_path, "signature file", SIGNATURE_LIMIT) if sig_path.exists() else None
-    )
     return verify_plugin(wasm, signature, policy, store)
+
+
+def verdict_for(path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustStore) -> Verdict:
+    """The verdict on these bytes of the plugin at `path`, with the `.sig` beside it."""
+    signature = None if bundled.is_bundled(path) else read_signature(path)
+    return verdict_on(path, wasm, signature, policy, store)
 
 
 def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
@@ -267,12 +277,7 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     )
     plugin = Plugin(host, name, module, abi, options.limits, context)
     metadata = plugin.start()
-    key = (
-        verdict.signature.public_key.hex()
-        if verdict.signature
-        else (bundled.BUNDLED_KEY if verdict.bundled else UNSIGNED_KEY)
-    )
-    approver = _Approver(name, key, options)
+    approver = _Approver(name, grant_key(verdict), options)
     capabilities = approver.capabilities(metadata.capabilities)
     try:
         context.hosts = approver.hosts(metadata.hosts, Capability.NETWORK in capabilities)
