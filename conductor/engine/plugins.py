@@ -1,28 +1,33 @@
-"""Loading the plugins a config names, reusing those already running when a config reloads."""
+"""Loading the plugins a config names; on a reload, re-evaluating the terms of those already
+running (signature, trust, grants, hosts, commands, config, limits) and keeping only those whose
+terms did not change."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+from conductor._files import PLUGIN_LIMIT, read_bytes
 from conductor.engine import actions as act
 from conductor.engine.config import Config, PluginsConfig
 from conductor.engine.dispatcher import PluginKey, plugin_key
 from conductor.errors import ConductorError
 from conductor.paths import default_trust_store, grants_file
-from conductor.plugins.grants import GrantStore
+from conductor.plugins.grants import Grant, GrantStore, grant_key
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import (
     LoadedPlugin,
     LoadOptions,
     Prompt,
-    file_stamp,
     load_plugin,
     plugin_name,
+    verdict_for,
 )
 from conductor.plugins.runtime import PluginHost
-from conductor.signing import TrustStore
+from conductor.signing import Status, TrustStore, Verdict
 
 _log = logging.getLogger("conductor.engine")
 
@@ -80,6 +85,83 @@ def plugin_options(
     )
 
 
+@dataclass(frozen=True)
+class Terms:
+    """Everything that decides what a loaded plugin may do. A reload keeps a plugin warm only
+    while these are unchanged; otherwise it is loaded again under the new ones, or unloaded."""
+
+    digest: bytes  # the exact bytes verified and compiled
+    verdict: Status
+    key: str  # the signer key its grants are remembered under
+    remembered: tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
+    config_grants: tuple[str, ...]
+    hosts: tuple[str, ...]
+    commands: tuple[str, ...]
+    config: str  # [plugins.config.<name>] as canonical JSON
+    secrets: frozenset[str]
+    limits: Limits
+
+    @classmethod
+    def of(cls, digest: bytes, verdict: Verdict, options: LoadOptions, grant: Grant) -> Terms:
+        return cls(
+            digest,
+            verdict.status,
+            grant_key(verdict),
+            (
+                tuple(sorted(cap.value for cap in grant.capabilities)),
+                tuple(sorted(grant.hosts)),
+                tuple(sorted(grant.commands.items())),
+            ),
+            tuple(sorted(cap.value for cap in options.approvals)),
+            options.extra_hosts,
+            options.extra_commands,
+            json.dumps(options.plugin_config, sort_keys=True, default=str),
+            options.secrets,
+            options.limits,
+        )
+
+    def changes(self, other: Terms) -> list[str]:
+        """What differs, in words: "remembered grants", "signature verdict", …"""
+        return [
+            _TERM_NAMES[f.name]
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
+_TERM_NAMES = {
+    "digest": "file",
+    "verdict": "signature verdict",
+    "key": "signing key",
+    "remembered": "remembered grants",
+    "config_grants": "[plugins.grants]",
+    "hosts": "[plugins.hosts]",
+    "commands": "[plugins.commands]",
+    "config": "[plugins.config]",
+    "secrets": "secrets",
+    "limits": "limits",
+}
+
+
+def _current_terms(path: Path, options: LoadOptions) -> Terms:
+    """The terms the plugin at `path` would be loaded under now; raises when it would not be."""
+    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
+    verdict = verdict_for(path, wasm, options.policy, options.trust_store)
+    verdict.raise_unless_accepted(str(path))
+    key = grant_key(verdict)
+    grant = options.grants.find(plugin_name(path), key) if options.grants else Grant("", key)
+    return Terms.of(hashlib.sha256(wasm).digest(), verdict, options, grant)
+
+
+def _reusable(loaded: LoadedPlugin, options: LoadOptions) -> bool:
+    """Whether a running plugin may stay as it is; raises when it may no longer run at all."""
+    before = Terms.of(loaded.digest, loaded.verdict, loaded.options, loaded.grant)
+    changed = before.changes(_current_terms(loaded.path, options))
+    if changed:
+        _log.info("%s: loading it again: its %s changed", loaded.plugin.name, ", ".join(changed))
+    return not changed
+
+
 def load_config_plugins(
     host: PluginHost,
     config: Config,
@@ -87,19 +169,20 @@ def load_config_plugins(
     prompt: Prompt | None,
     keep: dict[PluginKey, LoadedPlugin] | None = None,
 ) -> list[PluginFinding]:
-    """Load (verify, compile, init) each plugin of `config`; plugins in `keep` whose file is
-    unchanged are reused as they are, warm."""
+    """Load (verify, compile, init) each plugin of `config`. A plugin in `keep` (already running)
+    stays as it is, warm, only when its terms are unchanged (same bytes, verdict, signer,
+    remembered grants, config grants, hosts, commands, plugin config and limits)."""
     store = trust_store_for(config, trust_override)
     grants = GrantStore(grants_file())
     findings = []
     for key, where in plugin_keys(config).items():
         path, limits = key
-        reused = (keep or {}).get(key)
-        if reused is not None and file_stamp(path) == reused.stamp:
-            findings.append(PluginFinding(key, where, reused))
-            continue
         options = plugin_options(config.plugins, plugin_name(path), store, limits, grants, prompt)
+        reused = (keep or {}).get(key)
         try:
+            if reused is not None and _reusable(reused, options):
+                findings.append(PluginFinding(key, where, reused))
+                continue
             loaded = load_plugin(host, path, options)
             findings.append(PluginFinding(key, where, loaded))
         except ConductorError as exc:

@@ -12,20 +12,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mido
-import watchfiles
 
 from conductor.engine.actions import SendMidi, flatten
 from conductor.engine.config import Config, load_config
 from conductor.engine.dispatcher import Dispatcher, PluginKey, Reporter
-from conductor.engine.plugins import load_config_plugins
+from conductor.engine.plugins import load_config_plugins, trust_store_for
 from conductor.engine.scheduler import Scheduler
+from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker
 from conductor.errors import ConductorError, UsageError
 from conductor.midi.events import from_mido
 from conductor.midi.inputs import EndOfInput, MidiInput, PortInput, ReplayInput, VirtualInput
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
-from conductor.paths import module_cache_dir
+from conductor.paths import grants_file, module_cache_dir
 from conductor.plugins.loader import Prompt
 from conductor.plugins.runtime import PluginHost
 
@@ -182,60 +182,64 @@ class Engine:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stop_requested.set())
 
-    def _start_watcher(self) -> None:
-        target = self.config_path.resolve()
+    def _watched_files(self) -> set[Path]:
+        """What decides the running terms: the config, the grants store and the trust store."""
+        store = trust_store_for(self.config, self.options.trust_store)
+        return {self.config_path, grants_file(), store.path}
 
+    def _start_watcher(self) -> None:
         def watch() -> None:
             try:
-                for changes in watchfiles.watch(
-                    target.parent,
-                    stop_event=self._watch_stop,
-                    debounce=50,
-                    rust_timeout=200,
-                    yield_on_timeout=False,
-                ):
-                    if any(Path(path).resolve() == target for _, path in changes):
-                        self.reload_requested.set()
+                watch_files(self._watched_files, self._watch_stop, self.reload_requested.set)
             except Exception as exc:  # watching is a convenience; running goes on without it
-                _log.warning("config reload disabled: cannot watch %s: %s", target, exc)
+                _log.warning("reload disabled: cannot watch %s: %s", self.config_path, exc)
 
         self._watcher = threading.Thread(target=watch, name="conductor-config-watch", daemon=True)
         self._watcher.start()
 
     def reload(self) -> bool:
-        """Swap in the changed config; plugins that did not change stay loaded and warm. An
-        invalid config (or a plugin that fails to load) is reported and the old one kept."""
+        """Re-read the config and re-evaluate every plugin's terms (signature policy, trust store,
+        grants, hosts, commands, limits, plugin config); they apply from the next call. Plugins
+        whose terms did not change stay loaded and warm; one whose terms changed is loaded
+        again under the new ones; one that no longer loads is unloaded and reported. An invalid
+        config is reported and the running one kept, its plugins still re-evaluated (the stores
+        may have changed). Reloads never prompt: `run`'s view owns the terminal, and a revoked
+        approval must not be asked for again at once."""
         started = time.perf_counter()
+        keep = {key: worker.loaded for key, worker in self.workers.items()}
         try:
             config = load_config(self.config_path)
-            keep = {key: worker.loaded for key, worker in self.workers.items()}
-            findings = load_config_plugins(
-                self.host, config, self.options.trust_store, self.options.prompt, keep
-            )
+            findings = load_config_plugins(self.host, config, self.options.trust_store, None, keep)
+            reloaded = True
         except ConductorError as exc:
             _log.error("config not reloaded, keeping the running one: %s", exc.diagnostics())
-            return False
-        failed = [finding for finding in findings if finding.error is not None]
-        if failed:
-            for finding in findings:
-                if finding.loaded is not None and finding.key not in self.workers:
-                    finding.loaded.plugin.shutdown()
-            first = failed[0]
-            _log.error(
-                "config not reloaded, keeping the running one: %s: %s",
-                first.where,
-                first.error.diagnostics() if first.error else "",
-            )
-            return False
+            config, reloaded = self.config, False
+            try:
+                findings = load_config_plugins(
+                    self.host, config, self.options.trust_store, None, keep
+                )
+            except ConductorError as again:
+                _log.error("plugins not re-evaluated: %s", again.diagnostics())
+                return False
         workers: dict[PluginKey, PluginWorker] = {}
         for finding in findings:
-            assert finding.loaded is not None
+            if finding.loaded is None:
+                assert finding.error is not None
+                _log.error(
+                    "%s: %s: plugin not loaded, its mappings do nothing: %s",
+                    self.config_path,
+                    finding.where,
+                    finding.error.diagnostics(),
+                )
+                continue
             current = self.workers.get(finding.key)
             workers[finding.key] = (
                 current
                 if current is not None and current.loaded is finding.loaded
                 else PluginWorker(finding.loaded)
             )
+        if not reloaded and workers == self.workers:
+            return False
         retired = [worker for key, worker in self.workers.items() if workers.get(key) is not worker]
         assert self.dispatcher is not None
         self.dispatcher = Dispatcher(
@@ -244,9 +248,15 @@ class Engine:
         self.config, self.workers = config, workers
         for worker in retired:
             worker.stop()
-        self.reloads += 1
+        if reloaded:
+            self.reloads += 1
         self.last_reload_ms = (time.perf_counter() - started) * 1000
-        _log.warning("config reloaded from %s in %.1f ms", self.config_path, self.last_reload_ms)
+        _log.warning(
+            "%s from %s in %.1f ms",
+            "config reloaded" if reloaded else "plugins re-evaluated",
+            self.config_path,
+            self.last_reload_ms,
+        )
         return True
 
     def shutdown(self) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -64,7 +63,9 @@ class LoadOptions:
 
 @dataclass
 class LoadedPlugin:
-    """A started plugin with what was learned while loading it."""
+    """A started plugin with what was learned while loading it, and the terms it was loaded
+    under (`options`, and `grant`: the approvals remembered for it once any prompt was answered),
+    which a reload compares with the current ones."""
 
     plugin: Plugin
     path: Path
@@ -73,7 +74,8 @@ class LoadedPlugin:
     metadata: Metadata
     phases_ms: dict[str, float]
     compiled_from_cache: bool
-    stamp: tuple[int, int] = (0, 0)  # (mtime_ns, size) when read: tells a reload the file changed
+    options: LoadOptions
+    grant: Grant
 
 
 def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | None = None) -> Path:
@@ -94,14 +96,6 @@ def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | No
         f"plugin {spec!r}: no {installed}, and no bundled plugin of that name "
         f"(bundled: {', '.join(bundled.names()) or 'none'}; install others with `conductor plugin install`)"
     )
-
-
-def file_stamp(path: Path) -> tuple[int, int]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return (0, 0)
-    return stat.st_mtime_ns, stat.st_size
 
 
 def plugin_name(path: Path) -> str:
@@ -238,6 +232,17 @@ class _Approver:
                 )
         return approved
 
+    def grant(self) -> Grant:
+        """The approvals remembered for this plugin, with those just given at a prompt."""
+        remembered = self.remembered
+        return Grant(
+            self.name,
+            self.key,
+            remembered.capabilities | self.new_capabilities,
+            tuple(dict.fromkeys([*remembered.hosts, *self.new_hosts])),
+            {**remembered.commands, **self.new_commands},
+        )
+
     def remember(self) -> None:
         if self.options.grants is not None and (
             self.new_capabilities or self.new_hosts or self.new_commands
@@ -254,7 +259,6 @@ class _Approver:
 def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlugin:
     """Verify, compile, instantiate and initialise; raise a ConductorError naming the cause."""
     name = plugin_name(path)
-    stamp = file_stamp(path)
     phases: dict[str, float] = {}
     started = time.perf_counter()
     wasm, verdict = read_and_verify(path, options)
@@ -291,5 +295,13 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     plugin.grant(capabilities)
     phases["instantiate_init"] = (time.perf_counter() - started) * 1000
     return LoadedPlugin(
-        plugin, path, digest, verdict, plugin.metadata or metadata, phases, cached, stamp
+        plugin,
+        path,
+        digest,
+        verdict,
+        plugin.metadata or metadata,
+        phases,
+        cached,
+        options,
+        approver.grant(),
     )
