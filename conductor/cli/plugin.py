@@ -394,7 +394,10 @@ def list_command(
     stdout.print(table)
     for row in rows:
         if row["error"]:
-            stderr.print(f"warning: {row['plugin']}: {visible(row['error'])}", markup=False)
+            stderr.print(
+                f"warning: {visible(row['plugin'])}: metadata not read: {visible(row['error'])}",
+                markup=False,
+            )
 
 
 def _grant_target(name: str) -> tuple[str, str]:
