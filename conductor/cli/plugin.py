@@ -16,6 +16,7 @@ from rich.table import Table
 
 from conductor._console import print_json, reports_errors, stdout
 from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes
+from conductor._text import visible
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.engine.config import load_config
 from conductor.engine.plugins import plugin_options
@@ -284,6 +285,7 @@ def inspect_command(
         "capabilities": [{"name": c.value, "risk": c.risk.value} for c in capabilities],
         "hosts": list(metadata.hosts) if metadata else [],
         "commands": list(metadata.commands) if metadata else [],
+        "actions": [action.to_json() for action in metadata.actions] if metadata else [],
         "import_warnings": import_warnings,
         "signature": verdict.to_json(),
     }
@@ -309,6 +311,10 @@ def inspect_command(
             stdout.print(f"  host         {escape(pattern)}")
         for name in report["commands"]:
             stdout.print(f"  command      {escape(name)}")
+        for action in metadata.actions if metadata else ():
+            aliases = f" (also: {', '.join(action.aliases)})" if action.aliases else ""
+            line = f"{action.usage} — {action.description}{aliases}"
+            stdout.print(f"  action       {escape(visible(line))}")
         for warning in import_warnings:
             stdout.print(f"  [yellow]warning[/]      {escape(warning)}")
         reason = f" — {verdict.reason}" if verdict.reason else ""
