@@ -23,6 +23,21 @@ def _signature(functype: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str,
     return tuple(str(t) for t in functype.params), tuple(str(t) for t in functype.results)
 
 
+# What to do about a missing export: the first thing a plugin's author reads when it goes wrong.
+_SDK_HINT = (
+    "or build on the SDK, which exports it for you: `conductor plugin new NAME --lang rust` "
+    "(crate conductor-plugin, export_plugin!) or `--lang c` (header conductor_plugin.h)"
+)
+_MISSING_HINTS = {
+    "memory": " (export the module's linear memory; Rust cdylib crates and clang reactors do)",
+    "execute": " (export execute(ptr: i32, len: i32) -> i32; it receives the request JSON)",
+    "alloc": (
+        ": the host writes each request into memory from your alloc(size: i32) -> i32; export one "
+        '(Rust: #[no_mangle] pub extern "C" fn alloc(size: i32) -> i32, see README, Writing a '
+        f"plugin), {_SDK_HINT}"
+    ),
+}
+
 EXPORT_SIGNATURES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     "execute": (((I32, I32), (I32,)),),
     "alloc": (((I32,), (I32,)),),
@@ -83,7 +98,7 @@ def inspect_module(
         )
     for required in ("memory", "execute", "alloc"):
         if required not in exports and not (required == "execute" and "_start" in exports):
-            problems.append(f"missing required export {required!r}")
+            problems.append(f"missing required export {required!r}{_MISSING_HINTS[required]}")
     if "memory" in exports and not isinstance(exports["memory"], wasmtime.MemoryType):
         problems.append("export 'memory' is not a memory")
     for name, allowed in EXPORT_SIGNATURES.items():
