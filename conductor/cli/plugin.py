@@ -534,12 +534,23 @@ def new_command(
     json_output: JsonOption = False,
 ) -> None:
     """Create a plugin project that builds with one command and runs with `plugin exec`."""
-    project, build = new_plugin(name, lang, directory)
+    project = new_plugin(name, lang, directory)
     if json_output:
-        print_json({"project": str(project), "language": lang, "build": build})
+        print_json(
+            {
+                "project": str(project.directory),
+                "language": lang,
+                "build": project.build,
+                "artifact": str(project.artifact),
+                "notes": list(project.notes),
+            }
+        )
     else:
+        for note in project.notes:
+            stdout.print(escape(note))
         stdout.print(
-            f"created {escape(str(project))}; build it with: cd {escape(str(project))} && {build}"
+            f"created {escape(str(project.directory))}; build it with: "
+            f"cd {escape(str(project.directory))} && {project.build} (makes {escape(project.artifact.name)})"
         )
 
 
