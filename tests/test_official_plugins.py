@@ -1,14 +1,20 @@
 """What the three bundled plugins share: the product page's file names, the `actions` their
 metadata lists (SPEC §9) as `plugin inspect` shows them, and an unknown action answered with 3 and
-the list of actions."""
+the list of actions; and any plugin's `actions`, however malformed or hostile."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
+import wasmtime
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conductor.plugins import bundled
+from conductor.plugins.abi import MetadataError, parse_metadata
 from conductor.plugins.loader import resolve_plugin
 from tests.conftest import Runner
 
@@ -160,3 +166,95 @@ def test_an_unknown_or_missing_action_returns_3_and_lists_the_actions(
             assert action in listed
         for aliases in ALIASES[name].values():
             assert all(f" or {alias}" in listed for alias in aliases)
+
+
+def _plugin_with_metadata(path: Path, metadata: dict[str, Any]) -> Path:
+    """A minimal module whose `init` returns `metadata` (built here with wasmtime's wat2wasm)."""
+    text = json.dumps(metadata).encode()
+    data = "".join(f"\\{byte:02x}" for byte in text)
+    path.write_bytes(
+        wasmtime.wat2wasm(
+            f"""(module
+  (memory (export "memory") 1)
+  (data (i32.const 1024) "{data}")
+  (func (export "alloc") (param i32) (result i32) (i32.const 8192))
+  (func (export "init") (result i64) (i64.const {(1024 << 32) | len(text)}))
+  (func (export "execute") (param i32 i32) (result i32) (i32.const 0)))"""
+        )
+    )
+    return path
+
+
+def test_a_plugins_actions_cannot_drive_the_terminal(conductor_cli: Runner, tmp_path: Path) -> None:
+    plugin = _plugin_with_metadata(
+        tmp_path / "liar.wasm",
+        {
+            "name": "liar",
+            "actions": [
+                {
+                    "name": "go\x1b[2J",
+                    "aliases": ["\x07bell"],
+                    "params": ["x\x1b]52;c;Zm9v\x07", {"name": "y", "required": False}],
+                    "description": "clears\x1b[H your screen\nand adds a line",
+                }
+            ],
+        },
+    )
+    shown = conductor_cli("plugin", "inspect", plugin)
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    (line,) = [line for line in shown.stdout.splitlines() if "  action  " in line]
+    assert "go\\x1b[2J(x\\x1b]52;c;Zm9v\\x07, y?) — clears\\x1b[H your screen\\x0aand" in line
+    report = json.loads(conductor_cli("plugin", "inspect", plugin, "--json").stdout)
+    assert report["actions"][0]["description"] == "clears\x1b[H your screen\nand adds a line"
+
+
+def test_malformed_actions_are_a_metadata_error_naming_the_entry(
+    conductor_cli: Runner, tmp_path: Path
+) -> None:
+    plugin = _plugin_with_metadata(
+        tmp_path / "bad.wasm", {"name": "bad", "actions": [{"name": "ok"}, {"params": []}]}
+    )
+    shown = conductor_cli("plugin", "inspect", plugin, "--json")
+    assert shown.returncode == 1
+    assert (
+        "metadata 'actions[1]' must be an object with a string 'name'"
+        in (json.loads(shown.stdout)["metadata_error"])
+    )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+_ACTION = st.fixed_dictionaries(
+    {"name": st.text(max_size=8)},
+    optional={
+        "params": st.lists(
+            st.text(max_size=6)
+            | st.fixed_dictionaries({"name": st.text(max_size=6)}, optional={"required": _JSON}),
+            max_size=3,
+        )
+        | _JSON,
+        "description": st.text(max_size=20) | _JSON,
+        "aliases": st.lists(st.text(max_size=6), max_size=2) | _JSON,
+    },
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_ACTION | _JSON, max_size=4) | _JSON)
+def test_any_actions_value_gives_actions_or_one_metadata_error(actions: object) -> None:
+    data = json.dumps({"name": "p", "actions": actions}).encode()
+    try:
+        metadata = parse_metadata(data, "p")
+    except MetadataError as error:
+        assert str(error).startswith("metadata ") and "\n" not in str(error)
+        return
+    assert all(isinstance(action.usage, str) for action in metadata.actions)
+    assert json.loads(json.dumps(metadata.to_json()))["actions"] == [
+        action.to_json() for action in metadata.actions
+    ]
