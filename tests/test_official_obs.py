@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("obs_studio")
 
 
 def obs_plugin(
-    host: PluginHost, tmp_path: Path, url: str, password: str = PASSWORD
+    host: PluginHost, tmp_path: Path, url: str, password: str = PASSWORD, spec: str = "obs"
 ) -> LoadedPlugin:
     options = LoadOptions(
         SignaturePolicy.TRUSTED,
@@ -26,7 +26,7 @@ def obs_plugin(
         plugin_config={"url": url, "password": password},
         extra_hosts=(url,),
     )
-    return load_plugin(host, resolve_plugin("obs"), options)
+    return load_plugin(host, resolve_plugin(spec), options)
 
 
 def act(loaded: LoadedPlugin, action: str, **params: Any) -> tuple[int | None, str]:
@@ -132,9 +132,28 @@ def test_obs_errors_carry_code_and_comment(obs: LoadedPlugin) -> None:
     assert code == 1 and "OBS error 600 on SetCurrentProgramScene" in log and "No Such Scene" in log
 
 
-def test_bad_requests_return_3(obs: LoadedPlugin) -> None:
-    assert act(obs, "switch_scene") == (3, 'obs: missing or invalid param "scene_name"')
-    assert act(obs, "dance")[0] == 3
+def test_bad_requests_return_3_naming_the_problem_and_listing_the_actions(
+    obs: LoadedPlugin,
+) -> None:
+    code, log = act(obs, "switch_scene")
+    assert code == 3
+    assert log.startswith('obs: switch_scene: missing or invalid param "scene_name"; actions: ')
+    assert "switch_scene(scene_name), start_recording," in log
+    assert "toggle_source(source_name, scene_name?)" in log
+    code, log = act(obs, "dance")
+    assert code == 3 and log.startswith('obs: unknown action "dance"; actions: switch_scene(')
+
+
+@pytest.mark.parametrize("spec", ["conductor_wasm_obs_control", "conductor_wasm_obs_control.wasm"])
+def test_the_product_pages_file_name_drives_real_obs(
+    host: PluginHost, tmp_path: Path, obs_studio: ObsStudio, spec: str
+) -> None:
+    loaded = obs_plugin(host, tmp_path, obs_studio.url, spec=spec)
+    assert loaded.plugin.name == "obs" and loaded.verdict.bundled
+    with obs_studio.client() as client:
+        client.call("SetCurrentProgramScene", sceneName="Scene A")
+        assert act(loaded, "switch_scene", scene_name="Scene B")[0] == 0
+        assert client.call("GetCurrentProgramScene")["currentProgramSceneName"] == "Scene B"
 
 
 def test_wrong_password(host: PluginHost, tmp_path: Path, obs_studio: ObsStudio) -> None:

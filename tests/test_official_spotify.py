@@ -12,12 +12,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import mido
 import pytest
 
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin, resolve_plugin
 from conductor.plugins.runtime import PluginHost
 from conductor.signing import SignaturePolicy, TrustStore
+from tests.conftest import Runner
 from tests.spotify_api import SpotifyApi
 
 SECRET = "client-secret-value"
@@ -68,12 +70,20 @@ def act(loaded: LoadedPlugin, action: str, **params: Any) -> tuple[int | None, s
             [("GET", "/v1/me/player", {}), ("PUT", "/v1/me/player/play", {})],
         ),
         ("next_track", {}, {}, [("POST", "/v1/me/player/next", {})]),
+        ("next", {}, {}, [("POST", "/v1/me/player/next", {})]),  # the product page's name
         ("previous_track", {}, {}, [("POST", "/v1/me/player/previous", {})]),
+        ("previous", {}, {}, [("POST", "/v1/me/player/previous", {})]),
         (
             "set_volume",
             {"volume": 30},
             {},
             [("PUT", "/v1/me/player/volume", {"volume_percent": ["30"]})],
+        ),
+        (
+            "volume",
+            {"volume": 70},
+            {},
+            [("PUT", "/v1/me/player/volume", {"volume_percent": ["70"]})],
         ),
         (
             "volume_up",
@@ -212,12 +222,89 @@ def test_no_active_device_and_server_errors(spotify: LoadedPlugin, spotify_api: 
     assert code == 1 and "HTTP 503: Service unavailable" in log
 
 
-def test_bad_params_return_3(spotify: LoadedPlugin, spotify_api: SpotifyApi) -> None:
-    assert act(spotify, "set_volume", volume=150)[0] == 3
-    assert act(spotify, "repeat", mode="sometimes")[0] == 3
-    assert act(spotify, "play_playlist")[0] == 3
-    assert act(spotify, "moonwalk")[0] == 3
+ALL_ACTIONS = (
+    "play_pause, play, pause, next_track or next, previous_track or previous, volume_up, "
+    "volume_down, set_volume(volume) or volume, adjust_volume(delta), shuffle, repeat(mode?), "
+    "play_playlist(uri), like_current_track"
+)
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"action": "moonwalk"}, 'unknown action "moonwalk"'),
+        ({}, 'missing param "action"'),
+        ({"action": 7}, 'param "action" must be a string, not 7'),
+        (
+            {"action": "set_volume", "volume": 150},
+            'set_volume: param "volume" must be an integer 0 to 100, not 150',
+        ),
+        ({"action": "volume"}, 'set_volume: missing param "volume" (an integer 0 to 100)'),
+        (
+            {"action": "adjust_volume", "delta": "up"},
+            'adjust_volume: param "delta" must be an integer -100 to 100, not "up"',
+        ),
+        (
+            {"action": "repeat", "mode": "sometimes"},
+            'repeat: param "mode" "sometimes" is not track, context or off',
+        ),
+        ({"action": "play_playlist"}, 'play_playlist: missing param "uri"'),
+    ],
+)
+def test_bad_requests_return_3_naming_the_problem_and_listing_the_actions(
+    spotify: LoadedPlugin, spotify_api: SpotifyApi, params: dict[str, Any], problem: str
+) -> None:
+    result = spotify.plugin.execute(RequestTemplate(params).render(EventContext()))
+    assert result.code == 3
+    ((level, line),) = result.output.logs
+    assert level == 3 and line.startswith(f"spotify: {problem}")
+    assert line.endswith(f"; actions: {ALL_ACTIONS}")
     assert spotify_api.api_calls() == []
+
+
+def test_the_product_pages_names_through_the_cli_and_the_engine(
+    conductor_cli: Runner, tmp_path: Path, spotify_api: SpotifyApi
+) -> None:
+    """`conductor_wasm_spotify.wasm` and `next`, as the page writes them, in `plugin exec`,
+    `check` and a `run` replaying a pad hit."""
+    url = spotify_api.url
+    config = tmp_path / "seed.toml"
+    config.write_text(
+        f"""[plugins.config.spotify]
+client_id = "client-1"
+client_secret = "{SECRET}"
+refresh_token = "{spotify_api.refresh_token}"
+api_base = "{url}"
+accounts_base = "{url}"
+
+[plugins.hosts]
+spotify = ["{url}"]
+
+[[modes]]
+name = "Default"
+
+[[modes.mappings]]
+trigger = {{ Note = {{ note = 60 }} }}
+action = {{ WasmPlugin = {{ path = "conductor_wasm_spotify.wasm", params = {{ action = "next" }} }} }}
+"""
+    )
+    for spec in ("conductor_wasm_spotify.wasm", "conductor_wasm_spotify"):
+        ran = conductor_cli(
+            "plugin", "exec", spec, "--config", config, "--params", '{"action": "next"}', "--json"
+        )
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert json.loads(ran.stdout)["plugin"] == "spotify"
+    assert conductor_cli("check", config).returncode == 0
+    song = tmp_path / "pad.mid"
+    track = mido.MidiTrack(
+        [mido.Message("note_on", note=60, velocity=100), mido.Message("note_off", note=60, time=10)]
+    )
+    mido.MidiFile(tracks=[track]).save(song)
+    played = conductor_cli("run", config, "--replay", song, "--speed", "0")
+    assert played.returncode == 0, played.stdout + played.stderr
+    assert [(c["method"], c["path"]) for c in spotify_api.api_calls()] == [
+        ("POST", "/v1/me/player/next")
+    ] * 3
 
 
 def test_secrets_never_appear_in_output(spotify: LoadedPlugin, spotify_api: SpotifyApi) -> None:

@@ -284,6 +284,7 @@ def inspect_command(
         "capabilities": [{"name": c.value, "risk": c.risk.value} for c in capabilities],
         "hosts": list(metadata.hosts) if metadata else [],
         "commands": list(metadata.commands) if metadata else [],
+        "actions": [action.to_json() for action in metadata.actions] if metadata else [],
         "import_warnings": import_warnings,
         "signature": verdict.to_json(),
     }
@@ -309,6 +310,10 @@ def inspect_command(
             stdout.print(f"  host         {escape(pattern)}")
         for name in report["commands"]:
             stdout.print(f"  command      {escape(name)}")
+        for action in metadata.actions if metadata else ():
+            aliases = f" (also: {', '.join(action.aliases)})" if action.aliases else ""
+            line = f"{action.usage} — {action.description}{aliases}"
+            stdout.print(f"  action       {escape(visible(line))}")
         for warning in import_warnings:
             stdout.print(f"  [yellow]warning[/]      {escape(warning)}")
         reason = f" — {verdict.reason}" if verdict.reason else ""
@@ -499,12 +504,23 @@ def new_command(
     json_output: JsonOption = False,
 ) -> None:
     """Create a plugin project that builds with one command and runs with `plugin exec`."""
-    project, build = new_plugin(name, lang, directory)
+    project = new_plugin(name, lang, directory)
     if json_output:
-        print_json({"project": str(project), "language": lang, "build": build})
+        print_json(
+            {
+                "project": str(project.directory),
+                "language": lang,
+                "build": project.build,
+                "artifact": str(project.artifact),
+                "notes": list(project.notes),
+            }
+        )
     else:
+        for note in project.notes:
+            stdout.print(escape(note))
         stdout.print(
-            f"created {escape(str(project))}; build it with: cd {escape(str(project))} && {build}"
+            f"created {escape(str(project.directory))}; build it with: "
+            f"cd {escape(str(project.directory))} && {project.build} (makes {escape(project.artifact.name)})"
         )
 
 

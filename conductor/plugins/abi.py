@@ -23,6 +23,21 @@ def _signature(functype: wasmtime.FuncType) -> tuple[tuple[str, ...], tuple[str,
     return tuple(str(t) for t in functype.params), tuple(str(t) for t in functype.results)
 
 
+# What to do about a missing export: the first thing a plugin's author reads when it goes wrong.
+_SDK_HINT = (
+    "or build on the SDK, which exports it for you: `conductor plugin new NAME --lang rust` "
+    "(crate conductor-plugin, export_plugin!) or `--lang c` (header conductor_plugin.h)"
+)
+_MISSING_HINTS = {
+    "memory": " (export the module's linear memory; Rust cdylib crates and clang reactors do)",
+    "execute": " (export execute(ptr: i32, len: i32) -> i32; it receives the request JSON)",
+    "alloc": (
+        ": the host writes each request into memory from your alloc(size: i32) -> i32; export one "
+        '(Rust: #[no_mangle] pub extern "C" fn alloc(size: i32) -> i32, see README, Writing a '
+        f"plugin), {_SDK_HINT}"
+    ),
+}
+
 EXPORT_SIGNATURES: dict[str, tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]] = {
     "execute": (((I32, I32), (I32,)),),
     "alloc": (((I32,), (I32,)),),
@@ -83,7 +98,7 @@ def inspect_module(
         )
     for required in ("memory", "execute", "alloc"):
         if required not in exports and not (required == "execute" and "_start" in exports):
-            problems.append(f"missing required export {required!r}")
+            problems.append(f"missing required export {required!r}{_MISSING_HINTS[required]}")
     if "memory" in exports and not isinstance(exports["memory"], wasmtime.MemoryType):
         problems.append("export 'memory' is not a memory")
     for name, allowed in EXPORT_SIGNATURES.items():
@@ -127,6 +142,38 @@ def inspect_module(
 
 
 @dataclass(frozen=True)
+class ActionParam:
+    name: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """One entry of a plugin's metadata `actions`: what its `action` param may name."""
+
+    name: str
+    params: tuple[ActionParam, ...] = ()
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        """`name(param, optional?)`, the form the official plugins' error lines use too."""
+        if not self.params:
+            return self.name
+        params = ", ".join(p.name + ("" if p.required else "?") for p in self.params)
+        return f"{self.name}({params})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "params": [{"name": p.name, "required": p.required} for p in self.params],
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
 class Metadata:
     """What a plugin says about itself from `init`; unknown fields are ignored."""
 
@@ -139,6 +186,7 @@ class Metadata:
     capabilities: frozenset[Capability] = frozenset()
     hosts: tuple[str, ...] = ()
     commands: tuple[str, ...] = ()
+    actions: tuple[ActionInfo, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -152,6 +200,7 @@ class Metadata:
             "capabilities": sorted(cap.value for cap in self.capabilities),
             "hosts": list(self.hosts),
             "commands": list(self.commands),
+            "actions": [action.to_json() for action in self.actions],
         }
 
 
@@ -159,11 +208,51 @@ class MetadataError(ValueError):
     """The metadata JSON is not what SPEC §4 describes."""
 
 
-def _string_list(document: dict[str, Any], key: str) -> tuple[str, ...]:
+def _string_list(document: dict[str, Any], key: str, where: str | None = None) -> tuple[str, ...]:
     value = document.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise MetadataError(f"metadata {key!r} must be a list of strings")
+        raise MetadataError(f"metadata {where or repr(key)} must be a list of strings")
     return tuple(value)
+
+
+def _action_param(value: Any, where: str) -> ActionParam:
+    if isinstance(value, str):
+        return ActionParam(value)
+    if (
+        isinstance(value, dict)
+        and isinstance(value.get("name"), str)
+        and isinstance(value.get("required", True), bool)
+    ):
+        return ActionParam(value["name"], value.get("required", True))
+    raise MetadataError(f"metadata {where} must be a name or {{name, required}}")
+
+
+def _actions(document: dict[str, Any]) -> tuple[ActionInfo, ...]:
+    value = document.get("actions", [])
+    if not isinstance(value, list):
+        raise MetadataError("metadata 'actions' must be a list of {name, params, description}")
+    actions = []
+    for index, entry in enumerate(value):
+        where = f"'actions[{index}]'"
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise MetadataError(f"metadata {where} must be an object with a string 'name'")
+        description = entry.get("description", "")
+        params = entry.get("params", [])
+        if not isinstance(description, str):
+            raise MetadataError(f"metadata {where}.description must be a string")
+        if not isinstance(params, list):
+            raise MetadataError(f"metadata {where}.params must be a list")
+        actions.append(
+            ActionInfo(
+                name=entry["name"],
+                params=tuple(
+                    _action_param(param, f"{where}.params[{i}]") for i, param in enumerate(params)
+                ),
+                description=description,
+                aliases=_string_list(entry, "aliases", f"{where}.aliases"),
+            )
+        )
+    return tuple(actions)
 
 
 def parse_metadata(data: bytes, default_name: str) -> Metadata:
@@ -194,6 +283,7 @@ def parse_metadata(data: bytes, default_name: str) -> Metadata:
         capabilities=frozenset(capabilities),
         hosts=_string_list(document, "hosts"),
         commands=_string_list(document, "commands"),
+        actions=_actions(document),
         raw=document,
         **strings,
     )

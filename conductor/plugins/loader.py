@@ -85,7 +85,9 @@ def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | No
         path = Path(spec).expanduser()
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
-        return path
+        if path.exists() or not bundled.is_alias(spec):
+            return path
+        spec = spec.removesuffix(".wasm")  # the page's `conductor_wasm_spotify.wasm`: a bare name
     installed = (directory or plugins_dir()) / f"{spec}.wasm"
     if installed.is_file():
         return installed  # an installed plugin of the same name wins over a bundled one

@@ -15,6 +15,13 @@ from pathlib import Path
 MANIFEST = "manifest.json"
 BUNDLED_KEY = "bundled"
 
+# The product page's file names for the bundled plugins (SPEC §2), with or without `.wasm`.
+ALIASES = {
+    "conductor_wasm_spotify": "spotify",
+    "conductor_wasm_obs_control": "obs",
+    "conductor_wasm_system_utils": "system-utils",
+}
+
 
 def directory() -> Path:
     return Path(str(resources.files(__name__)))
@@ -31,8 +38,14 @@ def _manifest() -> dict[str, str]:
         return {}
 
 
+def is_alias(spec: str) -> bool:
+    """`spec` is one of the product page's file names for a bundled plugin."""
+    return spec.removesuffix(".wasm") in ALIASES
+
+
 def path_of(name: str) -> Path | None:
-    """The bundled plugin called `name`, if there is one."""
+    """The bundled plugin called `name` (or one of its `ALIASES`), if there is one."""
+    name = ALIASES.get(name.removesuffix(".wasm"), name)
     if name not in _manifest():
         return None
     path = directory() / f"{name}.wasm"

@@ -1,12 +1,18 @@
 /*
- * conductor_plugin.h — build a Conductor WASM plugin in C.
+ * conductor_plugin.h — build a Conductor WASM plugin in C or C++.
  *
- *   clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c my_plugin.c -o my_plugin.wasm \
- *         -Wl,--export=alloc -Wl,--export=dealloc -Wl,--export=init -Wl,--export=execute
+ *   clang --target=wasm32-wasi -mexec-model=reactor -O2 -I sdk/c my_plugin.c -o my_plugin.wasm
+ *   clang++ --target=wasm32-wasi -mexec-model=reactor -O2 -fno-exceptions -nostdlib++ -I sdk/c \
+ *         my_plugin.cpp -o my_plugin.wasm
+ *
+ * (-nostdlib++: the header needs only the C library; to use the C++ standard library install
+ * Debian's libc++-14-dev-wasm32 libc++abi-14-dev-wasm32 and drop it.)
  *
  * Define CONDUCTOR_METADATA (a JSON object string) and implement
  *   int plugin_execute(const char *request, size_t len);
- * in exactly one file after including this header with CONDUCTOR_PLUGIN_MAIN defined.
+ * in exactly one file after including this header with CONDUCTOR_PLUGIN_MAIN defined (in C++ it
+ * has C linkage: the header declares it inside extern "C"). The header exports alloc, dealloc,
+ * init and execute for you.
  * The host writes the request JSON (your params plus "context") into a buffer from alloc(),
  * calls execute(ptr, len), and frees it with dealloc(). 0 means success.
  */
@@ -17,6 +23,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define CONDUCTOR_EXPORT(name) __attribute__((export_name(#name)))
 #define CONDUCTOR_IMPORT(name) __attribute__((import_module("conductor"), import_name(#name)))
@@ -64,7 +74,7 @@ static inline char *cp_answer_text(int64_t result, size_t *len_out) {
     }
     char *data = (char *)(uintptr_t)(result >> 32);
     size_t len = (size_t)(result & 0xffffffff);
-    char *text = malloc(len + 1);
+    char *text = (char *)malloc(len + 1);
     if (text) {
         memcpy(text, data, len);
         text[len] = '\0';
@@ -158,5 +168,9 @@ CONDUCTOR_EXPORT(execute) int32_t conductor_execute(const char *request, int32_t
     return plugin_execute(request, (size_t)len);
 }
 #endif /* CONDUCTOR_PLUGIN_MAIN */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* CONDUCTOR_PLUGIN_H */

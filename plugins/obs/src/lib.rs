@@ -5,19 +5,42 @@
 use std::cell::RefCell;
 
 use conductor_plugin::{
-    config_get, export_plugin, json, log_error, log_info, ws_close, ws_connect, ws_recv, ws_send_text, HostError,
-    Metadata, Plugin, Request, CLOSED,
+    bad_request, config_get, export_plugin, json, log_error, log_info, optional, required, requested_action,
+    ws_close, ws_connect, ws_recv, ws_send_text, Action, HostError, Metadata, Plugin, Request, CLOSED,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 struct Obs;
 
-const BAD_REQUEST: i32 = 3;
 const FAILED: i32 = 1;
 const DEFAULT_URL: &str = "ws://127.0.0.1:4455";
 const REPLY_TIMEOUT_MS: i32 = 3000;
 const CONFIRM_ATTEMPTS: u32 = 40;
+
+const SOURCE: &[conductor_plugin::Param] = &[required("source_name")];
+
+const ACTIONS: &[Action] = &[
+    Action::new("switch_scene", "Make a scene the program scene").params(&[required("scene_name")]),
+    Action::new("start_recording", "Start recording (confirmed by OBS's status)"),
+    Action::new("stop_recording", "Stop recording (confirmed by OBS's status)"),
+    Action::new("toggle_recording", "Start or stop recording"),
+    Action::new("pause_recording", "Pause the recording"),
+    Action::new("resume_recording", "Resume a paused recording"),
+    Action::new("start_streaming", "Start streaming (confirmed by OBS's status)"),
+    Action::new("stop_streaming", "Stop streaming (confirmed by OBS's status)"),
+    Action::new("toggle_streaming", "Start or stop streaming"),
+    Action::new("toggle_mute", "Mute or unmute an audio source").params(SOURCE),
+    Action::new("mute", "Mute an audio source").params(SOURCE),
+    Action::new("unmute", "Unmute an audio source").params(SOURCE),
+    Action::new("set_volume", "Set a source's volume in dB (0 is full, -100 silent)")
+        .params(&[required("source_name"), required("volume_db")]),
+    Action::new("toggle_source", "Show or hide a source in a scene (default: the current scene)")
+        .params(&[required("source_name"), optional("scene_name")]),
+    Action::new("toggle_replay_buffer", "Start or stop the replay buffer"),
+    Action::new("save_replay_buffer", "Save the replay buffer to a file"),
+    Action::new("toggle_studio_mode", "Turn studio mode on or off"),
+];
 
 thread_local! {
     static HANDLE: RefCell<Option<i32>> = RefCell::new(None);
@@ -156,8 +179,7 @@ fn output(request_type: &str, status_request: &str, what: &str, want: Option<boo
     confirm(status_request, target, what)
 }
 
-fn dispatch(req: &Request) -> Result<(), Failure> {
-    let action = req.str("action").unwrap_or("");
+fn dispatch(action: &str, req: &Request) -> Result<(), Failure> {
     match action {
         "switch_scene" => {
             request("SetCurrentProgramScene", json!({"sceneName": param(req, "scene_name")?}))?;
@@ -209,7 +231,7 @@ fn dispatch(req: &Request) -> Result<(), Failure> {
             let enabled = request("GetStudioModeEnabled", json!({}))?["studioModeEnabled"].as_bool().unwrap_or(false);
             request("SetStudioModeEnabled", json!({"studioModeEnabled": !enabled}))?;
         }
-        other => return Err(Failure::BadRequest(format!("unknown action {:?}", other))),
+        other => return Err(Failure::Obs(format!("action {:?} is listed but not implemented", other))),
     }
     Ok(())
 }
@@ -224,17 +246,19 @@ impl Plugin for Obs {
             license: "MIT".into(),
             capabilities: vec!["Network".into()],
             hosts: vec![DEFAULT_URL.into()],
+            actions: ACTIONS,
             ..Default::default()
         }
     }
 
     fn execute(request: Request) -> i32 {
-        match dispatch(&request) {
+        let action = match requested_action("obs", ACTIONS, &request) {
+            Ok(action) => action,
+            Err(code) => return code,
+        };
+        match dispatch(action.name, &request) {
             Ok(()) => 0,
-            Err(Failure::BadRequest(message)) => {
-                log_error(&format!("obs: {}", message));
-                BAD_REQUEST
-            }
+            Err(Failure::BadRequest(message)) => bad_request("obs", ACTIONS, &format!("{}: {}", action.name, message)),
             Err(Failure::Closed(message)) => {
                 log_error(&format!("obs: the connection closed: {}", message));
                 forget_connection();

@@ -6,19 +6,36 @@ use std::cell::RefCell;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use conductor_plugin::{
-    config_get, export_plugin, http_request, json, log_error, log_info, HttpRequest, HttpResponse, Metadata, Plugin,
-    Request,
+    bad_request, config_get, export_plugin, http_request, json, log_error, log_info, optional, required,
+    requested_action, Action, HttpRequest, HttpResponse, Metadata, Plugin, Request,
 };
 use serde_json::Value;
 
 struct Spotify;
 
-const BAD_REQUEST: i32 = 3;
 const FAILED: i32 = 1;
 const API: &str = "https://api.spotify.com";
 const ACCOUNTS: &str = "https://accounts.spotify.com";
 const MAX_RETRY_AFTER_S: u64 = 2;
 const VOLUME_STEP: i64 = 10;
+
+/// The reference's action names, with the product page's (`next`, `previous`, `volume`) as aliases.
+const ACTIONS: &[Action] = &[
+    Action::new("play_pause", "Pause when playing, else play"),
+    Action::new("play", "Start or resume playback"),
+    Action::new("pause", "Pause playback"),
+    Action::new("next_track", "Skip to the next track").aliases(&["next"]),
+    Action::new("previous_track", "Go back to the previous track").aliases(&["previous"]),
+    Action::new("volume_up", "Raise the volume by 10"),
+    Action::new("volume_down", "Lower the volume by 10"),
+    Action::new("set_volume", "Set the volume, 0-100").params(&[required("volume")]).aliases(&["volume"]),
+    Action::new("adjust_volume", "Change the volume by delta, -100 to 100").params(&[required("delta")]),
+    Action::new("shuffle", "Toggle shuffle"),
+    Action::new("repeat", "Set repeat to track, context or off; without mode, cycle off, context, track")
+        .params(&[optional("mode")]),
+    Action::new("play_playlist", "Play a playlist, album or artist by its spotify: URI").params(&[required("uri")]),
+    Action::new("like_current_track", "Save the playing track to Liked Songs"),
+];
 
 thread_local! {
     static TOKEN: RefCell<Option<(String, u64)>> = RefCell::new(None);
@@ -136,14 +153,14 @@ fn set_volume(percent: i64) -> Result<(), Failure> {
 }
 
 fn int_param(request: &Request, key: &str, low: i64, high: i64) -> Result<i64, Failure> {
-    match request.int(key) {
-        Some(value) if (low..=high).contains(&value) => Ok(value),
-        _ => Err(Failure::BadRequest(format!("param {:?} must be an integer {} to {}", key, low, high))),
+    match (request.params.get(key), request.int(key)) {
+        (None, _) => Err(Failure::BadRequest(format!("missing param {:?} (an integer {} to {})", key, low, high))),
+        (_, Some(value)) if (low..=high).contains(&value) => Ok(value),
+        (Some(value), _) => Err(Failure::BadRequest(format!("param {:?} must be an integer {} to {}, not {}", key, low, high, value))),
     }
 }
 
-fn dispatch(request: &Request) -> Result<(), Failure> {
-    let action = request.str("action").unwrap_or("");
+fn dispatch(action: &str, request: &Request) -> Result<(), Failure> {
     match action {
         "play_pause" => {
             let playing = player()?["is_playing"].as_bool().unwrap_or(false);
@@ -191,7 +208,7 @@ fn dispatch(request: &Request) -> Result<(), Failure> {
             log_info(&format!("spotify: repeat {}", mode));
         }
         "play_playlist" => {
-            let uri = request.str("uri").ok_or_else(|| Failure::BadRequest("missing or invalid param \"uri\"".into()))?;
+            let uri = request.str("uri").ok_or_else(|| Failure::BadRequest("missing param \"uri\" (a spotify: URI string)".into()))?;
             call("PUT", "/v1/me/player/play", Some(&json!({"context_uri": uri})))?;
         }
         "like_current_track" => {
@@ -201,7 +218,7 @@ fn dispatch(request: &Request) -> Result<(), Failure> {
             call("PUT", &format!("/v1/me/tracks?ids={}", id), None)?;
             log_info(&format!("spotify: liked track {}", id));
         }
-        other => return Err(Failure::BadRequest(format!("unknown action {:?}", other))),
+        other => return Err(Failure::Failed(format!("action {:?} is listed but not implemented", other))),
     }
     Ok(())
 }
@@ -216,16 +233,20 @@ impl Plugin for Spotify {
             license: "MIT".into(),
             capabilities: vec!["Network".into()],
             hosts: vec![API.into(), ACCOUNTS.into()],
+            actions: ACTIONS,
             ..Default::default()
         }
     }
 
     fn execute(request: Request) -> i32 {
-        match dispatch(&request) {
+        let action = match requested_action("spotify", ACTIONS, &request) {
+            Ok(action) => action,
+            Err(code) => return code,
+        };
+        match dispatch(action.name, &request) {
             Ok(()) => 0,
             Err(Failure::BadRequest(message)) => {
-                log_error(&format!("spotify: {}", message));
-                BAD_REQUEST
+                bad_request("spotify", ACTIONS, &format!("{}: {}", action.name, message))
             }
             Err(Failure::Failed(message)) => {
                 log_error(&format!("spotify: {}", message));

@@ -24,6 +24,101 @@ pub struct Metadata {
     pub hosts: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// What the request's `action` param may name; `plugin inspect` lists them.
+    #[serde(skip_serializing_if = "<[Action]>::is_empty")]
+    pub actions: &'static [Action],
+}
+
+/// One action of a plugin: its name, other names it answers to, its params and what it does.
+#[derive(Serialize, Clone, Copy, Debug)]
+pub struct Action {
+    pub name: &'static str,
+    #[serde(skip_serializing_if = "<[&str]>::is_empty")]
+    pub aliases: &'static [&'static str],
+    pub params: &'static [Param],
+    pub description: &'static str,
+}
+
+/// A param of an [`Action`].
+#[derive(Serialize, Clone, Copy, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+}
+
+impl Action {
+    /// An action without aliases or params.
+    pub const fn new(name: &'static str, description: &'static str) -> Action {
+        Action { name, aliases: &[], params: &[], description }
+    }
+    pub const fn params(self, params: &'static [Param]) -> Action {
+        Action { params, ..self }
+    }
+    pub const fn aliases(self, aliases: &'static [&'static str]) -> Action {
+        Action { aliases, ..self }
+    }
+}
+
+/// A param the action needs.
+pub const fn required(name: &'static str) -> Param {
+    Param { name, required: true }
+}
+
+/// A param the action can do without.
+pub const fn optional(name: &'static str) -> Param {
+    Param { name, required: false }
+}
+
+/// The return code for a request the plugin cannot act on: unknown action, missing or bad param.
+pub const BAD_REQUEST: i32 = 3;
+
+/// The action `name` names, by its own name or an alias.
+pub fn find_action(actions: &'static [Action], name: &str) -> Option<&'static Action> {
+    actions.iter().find(|action| action.name == name || action.aliases.contains(&name))
+}
+
+/// One line listing the actions with their params (`?` marks an optional one) and aliases,
+/// e.g. `play, set_volume(volume) or volume, take_screenshot(filename?)`.
+pub fn list_actions(actions: &[Action]) -> String {
+    let entries: Vec<String> = actions
+        .iter()
+        .map(|action| {
+            let mut entry = action.name.to_string();
+            if !action.params.is_empty() {
+                let params: Vec<String> = action
+                    .params
+                    .iter()
+                    .map(|p| format!("{}{}", p.name, if p.required { "" } else { "?" }))
+                    .collect();
+                entry.push_str(&format!("({})", params.join(", ")));
+            }
+            for alias in action.aliases {
+                entry.push_str(&format!(" or {}", alias));
+            }
+            entry
+        })
+        .collect();
+    entries.join(", ")
+}
+
+/// The request's `action`, resolved through aliases; otherwise logs why (naming what was asked
+/// and listing the actions) and gives [`BAD_REQUEST`].
+pub fn requested_action(plugin: &str, actions: &'static [Action], request: &Request) -> Result<&'static Action, i32> {
+    let reason = match request.params.get("action") {
+        None => "missing param \"action\"".to_string(),
+        Some(Value::String(name)) => match find_action(actions, name) {
+            Some(action) => return Ok(action),
+            None => format!("unknown action {:?}", name),
+        },
+        Some(other) => format!("param \"action\" must be a string, not {}", other),
+    };
+    Err(bad_request(plugin, actions, &reason))
+}
+
+/// Logs `plugin: reason; actions: …` at error level and gives [`BAD_REQUEST`].
+pub fn bad_request(plugin: &str, actions: &[Action], reason: &str) -> i32 {
+    log_error(&format!("{}: {}; actions: {}", plugin, reason, list_actions(actions)));
+    BAD_REQUEST
 }
 
 /// The event that fired the mapping (the request's `context`).
