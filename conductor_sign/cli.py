@@ -6,14 +6,14 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from conductor import __version__
-from conductor._console import print_json, reports_errors, stdout, version_callback
+from conductor._console import print_json, reports_errors, run_and_exit, stdout, version_callback
 from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, write_atomic
 from conductor.errors import KeyFileError, UsageError
 from conductor.paths import default_trust_store
@@ -315,5 +315,5 @@ def trust_remove(
         stdout.print(f"removed {entry.hex} ({escape(entry.name)}) from {escape(str(store.path))}")
 
 
-def main() -> None:
-    app()
+def main() -> NoReturn:
+    run_and_exit(app)

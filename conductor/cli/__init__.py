@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from conductor import __version__
-from conductor._console import version_callback
+from conductor._console import run_and_exit, version_callback
 from conductor._logging import configure as configure_logging
 from conductor.cli import plugin as plugin_commands
 from conductor.cli import run as run_commands
@@ -40,5 +40,5 @@ run_commands.register(app)
 app.add_typer(plugin_commands.app, name="plugin")
 
 
-def main() -> None:
-    app()
+def main() -> NoReturn:
+    run_and_exit(app)
