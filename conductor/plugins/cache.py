@@ -13,9 +13,11 @@ from pathlib import Path
 
 import wasmtime
 
-from conductor._files import write_atomic
+from conductor._files import PLUGIN_LIMIT, read_bytes, write_atomic
+from conductor.errors import ConductorError
 
 _DIGEST = 32
+CACHE_ENTRY_LIMIT = 4 * PLUGIN_LIMIT  # native code is a few times the size of its .wasm
 
 
 class ModuleCache:
@@ -34,8 +36,8 @@ class ModuleCache:
         if path is None:
             return None
         try:
-            blob = path.read_bytes()
-        except OSError:
+            blob = read_bytes(path, "module cache entry", CACHE_ENTRY_LIMIT)
+        except ConductorError:  # missing, unreadable or not a regular file: compile instead
             return None
         checksum, artifact = blob[:_DIGEST], blob[_DIGEST:]
         if len(blob) <= _DIGEST or hashlib.sha256(artifact).digest() != checksum:

@@ -14,7 +14,7 @@ from pathlib import Path
 import tomlkit
 import tomlkit.exceptions
 
-from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
+from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
 from conductor.errors import ConductorError
 from conductor.plugins.capabilities import Capability
 
@@ -50,15 +50,15 @@ class GrantStore:
         self.path = path
 
     def _load(self) -> tomlkit.TOMLDocument:
-        if not self.path.exists():
+        data = read_if_present(self.path, "grants file", TEXT_FILE_LIMIT)
+        if data is None:
             return tomlkit.document()
         try:
-            document = tomlkit.parse(
-                read_bytes(self.path, "grants file", TEXT_FILE_LIMIT).decode("utf-8")
-            )
-        except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+            document = tomlkit.parse(data.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise GrantsError(
-                f"{self.path}: grants file is corrupt ({exc}); left untouched"
+                f"{self.path}: grants file is corrupt ({reason}); left untouched"
             ) from exc
         if not isinstance(document.get("grants", []), list):
             raise GrantsError(f"{self.path}: 'grants' must be an array of tables; left untouched")

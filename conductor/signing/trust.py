@@ -13,7 +13,7 @@ from pathlib import Path
 import tomlkit
 import tomlkit.exceptions
 
-from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
+from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
 from conductor.errors import TrustStoreError
 from conductor.signing._hex import strict_unhex
 from conductor.signing.keys import is_valid_public_key, parse_public_key
@@ -59,14 +59,15 @@ class TrustStore:
         self.path = path
 
     def _load_document(self) -> tomlkit.TOMLDocument:
-        if not self.path.exists():
+        data = read_if_present(self.path, "trust store", TEXT_FILE_LIMIT)
+        if data is None:
             return tomlkit.document()
-        text = read_bytes(self.path, "trust store", TEXT_FILE_LIMIT)
         try:
-            return tomlkit.parse(text.decode("utf-8"))
-        except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+            return tomlkit.parse(data.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise TrustStoreError(
-                f"{self.path}: trust store is corrupt ({exc}); left untouched"
+                f"{self.path}: trust store is corrupt ({reason}); left untouched"
             ) from exc
 
     @staticmethod
