@@ -68,6 +68,7 @@ def plugin_options(
     """What `[plugins]` says about one plugin, as load options."""
     return LoadOptions(
         policy=plugins.signature_policy,
+        min_signature_version=plugins.min_signature_version,
         trust_store=store,
         limits=limits,
         approvals=plugins.grants.get(name, frozenset()),
@@ -98,8 +99,10 @@ def load_config_plugins(
         if reused is not None and file_stamp(path) == reused.stamp:
             findings.append(PluginFinding(key, where, reused))
             continue
-        options = plugin_options(config.plugins, plugin_name(path), store, limits, grants, prompt)
         try:
+            options = plugin_options(
+                config.plugins, plugin_name(path), store, limits, grants, prompt
+            )
             loaded = load_plugin(host, path, options)
             findings.append(PluginFinding(key, where, loaded))
         except ConductorError as exc:
