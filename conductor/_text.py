@@ -23,3 +23,13 @@ def visible(text: str, *, multiline: bool = False) -> str:
     """`text` with every control character shown as an escape (`\\x1b`); with `multiline`,
     newlines and tabs are kept as they are."""
     return text.translate(_MULTI_LINE if multiline else _ONE_LINE)
+
+
+# json.dumps escapes C0 controls but leaves DEL, C1 and the bidi characters raw; `\uXXXX` is the
+# same JSON, so a document printed to a terminal cannot carry them either.
+_JSON = {code: f"\\u{code:04x}" for code in (0x7F, *range(0x80, 0xA0), *_BIDI)}
+
+
+def visible_json(serialized: str) -> str:
+    """Serialized JSON with every control character escaped; it decodes to the same document."""
+    return serialized.translate(_JSON)

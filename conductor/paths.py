@@ -7,6 +7,9 @@ from pathlib import Path
 
 import platformdirs
 
+from conductor.errors import FileError
+from conductor.plugins.names import check_plugin_name
+
 APP_NAME = "conductor"
 
 
@@ -39,7 +42,13 @@ def plugins_dir() -> Path:
 
 
 def plugin_data_dir(plugin_name: str) -> Path:
-    return data_dir() / "plugin-data" / plugin_name
+    """`plugin-data/<name>/`, always a direct child of `plugin-data/`: it becomes the plugin's `/`,
+    so a name like `..` would hand it every other plugin's data."""
+    base = data_dir() / "plugin-data"
+    directory = base / check_plugin_name(plugin_name, "plugin data directory")
+    if directory.parent != base or directory.name != plugin_name:
+        raise FileError(f"{directory}: a plugin data directory must be a direct child of {base}")
+    return directory
 
 
 def module_cache_dir() -> Path:

@@ -9,13 +9,26 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from conductor import __version__
-from conductor._console import print_json, reports_errors, run_and_exit, stdout, version_callback
-from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, write_atomic
-from conductor.errors import KeyFileError, UsageError
+from conductor._console import (
+    error_line,
+    print_json,
+    reports_errors,
+    run_and_exit,
+    shown,
+    stdout,
+    version_callback,
+)
+from conductor._files import (
+    PLUGIN_LIMIT,
+    SIGNATURE_LIMIT,
+    read_bytes,
+    read_if_present,
+    write_atomic,
+)
+from conductor.errors import FileError, KeyFileError, UsageError
 from conductor.paths import default_trust_store
 from conductor.signing import (
     Developer,
@@ -26,6 +39,7 @@ from conductor.signing import (
     Verdict,
     generate_key,
     load_signing_key,
+    overall_exit_code,
     sign_plugin,
     signing_key_from_env,
     verify_plugin,
@@ -35,7 +49,6 @@ from conductor.signing.keys import PASSPHRASE_ENV, require_passphrase
 app = typer.Typer(
     help="Create signing keys, sign Conductor WASM plugins, verify them and manage trusted keys.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 trust_app = typer.Typer(help="Manage the keys whose signatures are trusted.", no_args_is_help=True)
@@ -176,7 +189,7 @@ def sign_command(
         )
     else:
         for result in results:
-            stdout.print(f"signed {escape(result['plugin'])} -> {escape(result['signature'])}")
+            stdout.print(f"signed {shown(result['plugin'])} -> {shown(result['signature'])}")
 
 
 _STATUS_STYLE = {
@@ -186,23 +199,42 @@ _STATUS_STYLE = {
     Status.UNTRUSTED: "[yellow]✗ untrusted key[/]",
     Status.MISSING: "[red]✗ unsigned[/]",
     Status.INVALID: "[red]✗ invalid[/]",
+    Status.REFUSED: "[red]✗ refused (format version)[/]",
 }
 
 
 def _print_verdict(plugin: Path, verdict: Verdict) -> None:
-    stdout.print(f"{escape(str(plugin))}: {_STATUS_STYLE[verdict.status]}")
+    if verdict.status is Status.UNREADABLE:  # not a verdict on a signature: a file error
+        error_line(verdict.reason)
+        return
+    stdout.print(f"{shown(str(plugin))}: {_STATUS_STYLE[verdict.status]}")
     sig = verdict.signature
     if sig is not None:
-        signer = escape(f"{sig.developer.name} <{sig.developer.email}>")
-        trusted = f" (trusted as {escape(verdict.trusted_as.name)})" if verdict.trusted_as else ""
+        signer = shown(f"{sig.developer.name} <{sig.developer.email}>")
+        trusted = f" (trusted as {shown(verdict.trusted_as.name)})" if verdict.trusted_as else ""
         stdout.print(f"  signer:  {signer}{trusted}")
         stdout.print(f"  key:     {sig.public_key.hex()}")
-        stdout.print(f"  signed:  {escape(sig.signed_at)}")
+        stdout.print(f"  signed:  {shown(sig.signed_at)}")
         stdout.print(f"  format:  v{sig.version}")
     if verdict.reason and not verdict.accepted:
-        stdout.print(f"  reason:  {escape(verdict.reason)}")
+        stdout.print(f"  reason:  {shown(verdict.reason)}")
     for warning in verdict.warnings:
-        stdout.print(f"  [yellow]note:[/]    {escape(warning)}")
+        stdout.print(f"  [yellow]note:[/]    {shown(warning)}")
+
+
+def _verify_one(
+    plugin: Path, sig_path: Path, policy: SignaturePolicy, store: TrustStore, min_version: int
+) -> Verdict:
+    """The verdict on one plugin; an unreadable plugin or signature file is a verdict too, so
+    one bad file never hides the others' results."""
+    try:
+        data = read_bytes(plugin, "plugin", PLUGIN_LIMIT)
+        signature = read_if_present(sig_path, "signature file", SIGNATURE_LIMIT)
+    except FileError as exc:
+        return Verdict(Status.UNREADABLE, exc.diagnostics())
+    if signature is None:
+        return Verdict(Status.MISSING, f"no signature file {sig_path}")
+    return verify_plugin(data, signature, policy, store, min_version)
 
 
 @app.command("verify")
@@ -216,6 +248,15 @@ def verify_command(
     allow_self_signed: Annotated[
         bool, typer.Option("--allow-self-signed", help="Accept a valid signature by any key.")
     ] = False,
+    min_version: Annotated[
+        int,
+        typer.Option(
+            "--min-version",
+            min=1,
+            max=2,
+            help="Lowest signature format accepted: 2 refuses v1, whose developer fields are unauthenticated.",
+        ),
+    ] = 1,
     json_output: JsonOption = False,
 ) -> None:
     """Verify plugin signatures: exit 0 all trusted, 1 any failure, 3 valid but untrusted key."""
@@ -223,24 +264,18 @@ def verify_command(
         raise UsageError("--sig names the signature of a single plugin")
     store = TrustStore(default_trust_store(trust_store))
     policy = SignaturePolicy.SELF_SIGNED if allow_self_signed else SignaturePolicy.TRUSTED
-    verdicts: list[tuple[Path, Verdict]] = []
-    for plugin in plugins:
-        sig_path = sig or Path(f"{plugin}.sig")
-        data = read_bytes(plugin, "plugin", PLUGIN_LIMIT)
-        if sig_path.exists():
-            signature = read_bytes(sig_path, "signature file", SIGNATURE_LIMIT)
-            verdict = verify_plugin(data, signature, policy, store)
-        else:
-            verdict = Verdict(Status.MISSING, f"no signature file {sig_path}")
-        verdicts.append((plugin, verdict))
-    codes = {verdict.exit_code for _, verdict in verdicts}
-    code = 1 if 1 in codes else 3 if 3 in codes else 0
+    verdicts = [
+        (plugin, _verify_one(plugin, sig or Path(f"{plugin}.sig"), policy, store, min_version))
+        for plugin in plugins
+    ]
+    code = overall_exit_code(verdict.exit_code for _, verdict in verdicts)
     if json_output:
         print_json(
             {
                 "ok": code == 0,
                 "trust_store": str(store.path),
                 "policy": policy.value,
+                "min_version": min_version,
                 "plugins": [
                     {"plugin": str(plugin), **verdict.to_json()} for plugin, verdict in verdicts
                 ],
@@ -267,7 +302,7 @@ def trust_add(
     if json_output:
         print_json({"added": _entry_json(entry), "trust_store": str(store.path)})
     else:
-        stdout.print(f"trusted {entry.hex} as {escape(entry.name)} in {escape(str(store.path))}")
+        stdout.print(f"trusted {entry.hex} as {shown(entry.name)} in {shown(str(store.path))}")
 
 
 def _entry_json(entry: TrustedKey) -> dict[str, str]:
@@ -291,11 +326,11 @@ def trust_list(trust_store: TrustStoreOption = None, json_output: JsonOption = F
         )
         return
     if not entries:
-        stdout.print(f"no trusted keys in {escape(str(store.path))}")
+        stdout.print(f"no trusted keys in {shown(str(store.path))}")
         return
-    table = Table("name", "email", "public key", "added", title=str(store.path))
+    table = Table("name", "email", "public key", "added", title=shown(str(store.path)))
     for entry in entries:
-        table.add_row(escape(entry.name), escape(entry.email), entry.hex, escape(entry.added_at))
+        table.add_row(shown(entry.name), shown(entry.email), entry.hex, shown(entry.added_at))
     stdout.print(table)
 
 
@@ -312,7 +347,7 @@ def trust_remove(
     if json_output:
         print_json({"removed": _entry_json(entry), "trust_store": str(store.path)})
     else:
-        stdout.print(f"removed {entry.hex} ({escape(entry.name)}) from {escape(str(store.path))}")
+        stdout.print(f"removed {entry.hex} ({shown(entry.name)}) from {shown(str(store.path))}")
 
 
 def main() -> NoReturn:

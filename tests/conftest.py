@@ -9,8 +9,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from conductor.plugins.runtime import PluginHost
+
+# Property tests: `ci` (the default) runs a small, fixed set of examples so the suite stays short
+# and repeatable; `make fuzz` (HYPOTHESIS_PROFILE=fuzz) runs thousands, freshly random.
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+settings.register_profile("fuzz", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Session fixtures that start real services: JACK; HTTP(S) and WebSocket servers; a headless
 # desktop; OBS Studio.
@@ -61,6 +68,7 @@ def _runner(module: str) -> Runner:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         input: str | None = None,
+        timeout: float = 120,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, **(env or {})}
         return subprocess.run(
@@ -70,7 +78,7 @@ def _runner(module: str) -> Runner:
             env=full_env,
             cwd=cwd,
             input=input,
-            timeout=120,
+            timeout=timeout,
         )
 
     return run

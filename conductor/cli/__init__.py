@@ -16,7 +16,6 @@ from conductor.cli import run as run_commands
 app = typer.Typer(
     help="Trigger sandboxed WebAssembly plugins from a MIDI controller.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 

@@ -14,8 +14,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from conductor._console import print_json, reports_errors, stderr, stdout
+from conductor._console import print_json, reports_errors, shown, stderr, stdout
 from conductor._files import PLUGIN_LIMIT, read_bytes
+from conductor._redact import Redactor
 from conductor._text import visible
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.engine.config import load_config
@@ -115,6 +116,8 @@ def _limits(
 
 
 def _verdict_line(verdict: Verdict) -> str:
+    """One line about a signature; the signer's name comes from the signature file, so callers
+    print it with `shown`."""
     signature = verdict.signature
     if signature is None:
         return f"{verdict.status.value}"
@@ -153,6 +156,8 @@ def exec_command(
     policy: PolicyOption = None,
     trust_store: TrustStoreOption = None,
     json_output: JsonOption = False,
+    *,
+    redactor: Redactor,
 ) -> None:
     """Load, verify, initialise and execute a plugin once, then shut it down."""
     request = RequestTemplate(_params(params)).render(parse_event(event))
@@ -160,6 +165,7 @@ def exec_command(
     grants = GrantStore(grants_file())
     if config is not None:
         plugins = load_config(config).plugins
+        redactor.add(plugins.all_secrets)
         store = TrustStore(trust_store or plugins.trust_store or default_trust_store())
         base = plugin_options(plugins, plugin_name(path), store, plugins.limits, grants, None)
         options = replace(
@@ -199,30 +205,31 @@ def exec_command(
             }
         )
     else:
+        # Everything below but our own labels and numbers is the plugin's (or its signer's) text.
         meta = loaded.metadata
         stdout.print(
-            f"[bold]{escape(loaded.plugin.name)}[/] {escape(meta.version)}  {escape(str(path))}"
+            f"[bold]{shown(loaded.plugin.name)}[/] {shown(meta.version)}  {shown(str(path))}"
         )
-        stdout.print(f"  signature  {escape(_verdict_line(loaded.verdict))}")
+        stdout.print(f"  signature  {shown(_verdict_line(loaded.verdict))}")
         granted = ", ".join(sorted(cap.value for cap in loaded.plugin.granted)) or "none"
         stdout.print(f"  granted    {granted}")
         timing = " · ".join(f"{name} {ms:.2f} ms" for name, ms in phases.items())
         cache = " (compiled module from cache)" if loaded.compiled_from_cache else ""
         stdout.print(f"  phases     {timing}{cache}")
-        status = "[green]ok[/]" if result.ok else f"[red]{escape(result.error or 'failed')}[/]"
+        status = "[green]ok[/]" if result.ok else f"[red]{shown(result.error or 'failed')}[/]"
         stdout.print(f"  result     code {result.code} · fuel {result.fuel} · {status}")
         for level, text in result.output.logs:
             level_name = LOG_LEVELS.get(level, str(level))
-            stdout.print(f"  log        {escape(f'[{level_name}]')} {escape(text)}")
+            stdout.print(f"  log        {escape(f'[{level_name}]')} {shown(text)}")
         for stream, text in (("stdout", result.output.stdout), ("stderr", result.output.stderr)):
             for line in text.splitlines()[:50]:
-                stdout.print(f"  {stream:<10} {escape(line)}")
+                stdout.print(f"  {stream:<10} {shown(line)}")
         if result.output.dropped:
             stdout.print(
                 f"  output     {result.output.dropped} bytes dropped over the per-call limit"
             )
         if ended.error:
-            stdout.print(f"  shutdown   [red]{escape(ended.error)}[/]")
+            stdout.print(f"  shutdown   [red]{shown(ended.error)}[/]")
     raise typer.Exit(0 if result.ok else 1)
 
 
@@ -266,7 +273,7 @@ def inspect_command(
         and metadata is not None
         and gated[item.name] not in metadata.capabilities
     ]
-    report = {
+    report: dict[str, Any] = {
         "plugin": plugin_name(path),
         "path": str(path),
         "size": len(wasm),
@@ -291,33 +298,34 @@ def inspect_command(
     if json_output:
         print_json(report)
     else:
-        stdout.print(f"[bold]{escape(report['plugin'])}[/]  {escape(str(path))}  {len(wasm)} bytes")
-        abi_line = "[green]ok[/]" if abi.ok else "[red]" + escape("; ".join(abi.problems)) + "[/]"
+        # Import and export names, metadata, hosts, commands and the signer are the plugin's text.
+        stdout.print(f"[bold]{shown(report['plugin'])}[/]  {shown(str(path))}  {len(wasm)} bytes")
+        abi_line = "[green]ok[/]" if abi.ok else "[red]" + shown("; ".join(abi.problems)) + "[/]"
         stdout.print(f"  ABI          {abi_line}")
         for item in abi.imports:
-            stdout.print(f"  import       {escape(item.qualified)}: {escape(item.kind)}")
+            stdout.print(f"  import       {shown(item.qualified)}: {shown(item.kind)}")
         for name, kind in abi.exports:
-            stdout.print(f"  export       {escape(name)}: {escape(kind)}")
+            stdout.print(f"  export       {shown(name)}: {shown(kind)}")
         if metadata:
             stdout.print(
-                f"  metadata     {escape(metadata.name)} {escape(metadata.version)} — {escape(metadata.description)}"
+                f"  metadata     {shown(metadata.name)} {shown(metadata.version)} — {shown(metadata.description)}"
             )
         if metadata_error:
-            stdout.print(f"  metadata     [red]{escape(metadata_error)}[/]")
+            stdout.print(f"  metadata     [red]{shown(metadata_error)}[/]")
         for cap in capabilities:
             stdout.print(f"  capability   {cap.value} ({cap.risk.value} risk)")
         for pattern in report["hosts"]:
-            stdout.print(f"  host         {escape(pattern)}")
+            stdout.print(f"  host         {shown(pattern)}")
         for name in report["commands"]:
-            stdout.print(f"  command      {escape(name)}")
+            stdout.print(f"  command      {shown(name)}")
         for action in metadata.actions if metadata else ():
             aliases = f" (also: {', '.join(action.aliases)})" if action.aliases else ""
             line = f"{action.usage} — {action.description}{aliases}"
-            stdout.print(f"  action       {escape(visible(line))}")
+            stdout.print(f"  action       {shown(line)}")
         for warning in import_warnings:
-            stdout.print(f"  [yellow]warning[/]      {escape(warning)}")
+            stdout.print(f"  [yellow]warning[/]      {shown(warning)}")
         reason = f" — {verdict.reason}" if verdict.reason else ""
-        stdout.print(f"  signature    {escape(_verdict_line(verdict) + reason)}")
+        stdout.print(f"  signature    {shown(_verdict_line(verdict) + reason)}")
     raise typer.Exit(0 if abi.ok and metadata_error is None else 1)
 
 
@@ -390,9 +398,9 @@ def list_command(
         signer = signature.get("signer") or {}
         status = signature.get("status", "unreadable")
         table.add_row(
-            escape(visible(row["plugin"])),
-            escape(visible(row["version"] or "?")),
-            escape(visible(f"{status} {signer.get('name', '')}".strip())),
+            shown(row["plugin"]),
+            shown(row["version"] or "?"),
+            shown(f"{status} {signer.get('name', '')}".strip()),
             ", ".join(row["requested"] or []),
             ", ".join(row["granted"]),
         )

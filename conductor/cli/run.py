@@ -4,25 +4,37 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from conductor._console import print_json, reports_errors, stdout
+from conductor._console import (
+    RedactingConsole,
+    RedactingStream,
+    print_json,
+    reports_errors,
+    shown,
+    stdout,
+)
 from conductor._logging import configure as configure_logging
+from conductor._redact import Redactor
+from conductor._text import visible
 from conductor.cli._options import JsonOption, TrustStoreOption
-from conductor.engine.config import load_config
+from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import load_config_plugins
 from conductor.engine.report import LineReporter, LiveReporter
 from conductor.engine.runner import RunOptions, run_engine
+from conductor.errors import UsageError
 from conductor.midi.ports import backend, input_names, output_names
 from conductor.paths import module_cache_dir
 from conductor.plugins.capabilities import Risk
 from conductor.plugins.loader import Approval
 from conductor.plugins.runtime import PluginHost
+from conductor.signing import overall_exit_code
 
 ApiOption = Annotated[
     str | None, typer.Option("--api", help="MIDI API: alsa or jack (default: rtmidi's choice).")
@@ -30,22 +42,35 @@ ApiOption = Annotated[
 
 
 def _terminal_prompt(name: str, approval: Approval) -> bool:
-    """Ask on the terminal; high-risk approvals need their name typed in full."""
+    """Ask on the terminal; high-risk approvals need their name typed in full. What is asked
+    about comes from the plugin's metadata, so it is shown with control characters visible."""
     if approval.risk is Risk.HIGH:
         stdout.print(
-            f"[yellow]warning:[/] plugin {escape(name)} asks for {escape(approval.describe())} "
+            f"[yellow]warning:[/] plugin {shown(name)} asks for {shown(approval.describe())} "
             f"({approval.risk.value} risk): it could act outside its sandbox."
         )
         answer = typer.prompt(
-            f"Type {approval.value} to allow it, anything else to refuse",
+            f"Type {visible(approval.value)} to allow it, anything else to refuse",
             default="",
             show_default=False,
         )
         return answer.strip() == approval.value
     return typer.confirm(
-        f"Allow plugin {name} to use {approval.describe()} ({approval.risk.value} risk)?",
+        stdout.redactor(
+            f"Allow plugin {visible(name)} to use {visible(approval.describe())} "
+            f"({approval.risk.value} risk)?"
+        ),
         default=False,
     )
+
+
+def _protect(redactor: Redactor) -> Callable[[Config], None]:
+    """Feed each loaded config's secrets to the invocation's redactor."""
+
+    def add(config: Config) -> None:
+        redactor.add(config.plugins.all_secrets)
+
+    return add
 
 
 def run_command(
@@ -71,10 +96,12 @@ def run_command(
     log_format: Annotated[
         str, typer.Option("--log-format", help="text or json (one object per event).")
     ] = "text",
+    *,
+    redactor: Redactor,
 ) -> None:
     """Listen to a MIDI input and run the config's mappings until Ctrl-C, the end of a replay or --duration."""
     if log_format not in ("text", "json"):
-        raise typer.BadParameter("must be text or json", param_hint="--log-format")
+        raise UsageError(f"--log-format: {log_format!r} is not text or json")
     configure_logging(log_format, logging.WARNING)
     logging.getLogger("conductor.engine").setLevel(logging.INFO)  # start-up, reloads, reconnects
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
@@ -88,10 +115,22 @@ def run_command(
         duration,
         trust_store,
         _terminal_prompt if interactive else None,
+        on_config=_protect(redactor),
     )
-    reporter = LiveReporter() if live else LineReporter(as_json=log_format == "json")
+    # The event output passes the invocation's redactor like every other output.
+    reporter: LiveReporter | LineReporter
+    if live:
+        reporter = LiveReporter(console=RedactingConsole(redactor))
+    else:
+        stream = cast(TextIO, RedactingStream(sys.stdout, redactor))
+        reporter = LineReporter(stream, as_json=log_format == "json")
+
+    def start_live_view(_: object) -> None:
+        if isinstance(reporter, LiveReporter):
+            reporter.start()
+
     try:
-        run_engine(config, options, reporter, on_ready=lambda _: reporter.start() if live else None)
+        run_engine(config, options, reporter, on_ready=start_live_view)
     finally:
         reporter.close()
 
@@ -100,9 +139,12 @@ def check_command(
     config: Annotated[Path, typer.Argument(help="The config file (TOML).")],
     trust_store: TrustStoreOption = None,
     json_output: JsonOption = False,
+    *,
+    redactor: Redactor,
 ) -> None:
     """Validate a config and load, verify and initialise every plugin it names, without listening."""
     loaded_config = load_config(config)
+    _protect(redactor)(loaded_config)
     host = PluginHost(module_cache_dir())
     try:
         findings = load_config_plugins(host, loaded_config, trust_store, None)
@@ -111,7 +153,7 @@ def check_command(
                 finding.loaded.plugin.shutdown()
     finally:
         host.close()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for finding in findings:
         path = finding.key[0]
         if finding.loaded is not None:
@@ -139,10 +181,13 @@ def check_command(
                     "error": finding.error.diagnostics(),
                 }
             )
-    ok = all(row["ok"] for row in rows)
-    summary = {
+    # 3 when every refusal is an untrusted key, as for `run` and `verify` (SPEC §1).
+    code = overall_exit_code(
+        finding.error.exit_code if finding.error is not None else 0 for finding in findings
+    )
+    summary: dict[str, Any] = {
         "config": str(config),
-        "ok": ok,
+        "ok": code == 0,
         "modes": [mode.name for mode in loaded_config.modes],
         "mappings": len(loaded_config.all_mappings()),
         "plugins": rows,
@@ -156,19 +201,20 @@ def check_command(
         )
         table = Table("plugin", "used at", "status", "version", "signature", "granted")
         for row in rows:
-            status = "[green]ok[/]" if row["ok"] else f"[red]{escape(row['error'])}[/]"
+            # Names, versions and errors may carry a plugin's own text: shown on one line, escaped.
+            status = "[green]ok[/]" if row["ok"] else f"[red]{shown(row['error'])}[/]"
             table.add_row(
-                escape(row["plugin"]),
+                shown(row["plugin"]),
                 escape(row["used_at"]),
                 status,
-                escape(row.get("version") or ""),
+                shown(row.get("version") or ""),
                 row.get("signature", ""),
                 ", ".join(row.get("granted", [])),
             )
         if rows:
             stdout.print(table)
-    if not ok:
-        raise typer.Exit(1)
+    if code:
+        raise typer.Exit(code)
 
 
 def devices_command(api: ApiOption = None, json_output: JsonOption = False) -> None:
@@ -181,7 +227,7 @@ def devices_command(api: ApiOption = None, json_output: JsonOption = False) -> N
     for title, names in (("inputs", inputs), ("outputs", outputs)):
         stdout.print(f"[bold]{title}[/]")
         for name in names or ["(none)"]:
-            stdout.print(f"  {escape(name)}")
+            stdout.print(f"  {shown(name)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@ the parser's line where it gives one, and the key path."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from conductor._files import TEXT_FILE_LIMIT, read_bytes
+from conductor._redact import MIN_SECRET_LENGTH
+from conductor._text import visible
 from conductor.engine import actions as act
 from conductor.engine import triggers as trg
 from conductor.engine._fields import Fields, tagged
@@ -23,6 +26,10 @@ from conductor.signing import SignaturePolicy
 
 MIDI = (0, 127)
 CHANNEL = (0, 15)
+# Tables and arrays within one another: a real config needs about a dozen levels (a Sequence
+# inside a Conditional inside a Repeat, with params); far more is an attack on the parser.
+MAX_NESTING = 64
+_log = logging.getLogger("conductor.config")
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class DeviceConfig:
 class PluginsConfig:
     dir: Path = field(default_factory=plugins_dir)
     signature_policy: SignaturePolicy = SignaturePolicy.TRUSTED
+    min_signature_version: int = 1  # 2 refuses v1 signatures (unauthenticated developer fields)
     trust_store: Path | None = None
     limits: Limits = field(default_factory=Limits)
     grants: dict[str, frozenset[Capability]] = field(default_factory=dict)
@@ -43,6 +51,11 @@ class PluginsConfig:
     secrets: dict[str, frozenset[str]] = field(default_factory=dict)  # values that came from ${VAR}
     hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)
     commands: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def all_secrets(self) -> frozenset[str]:
+        """Every value that came from the environment, whichever plugin's table it is in."""
+        return frozenset().union(*self.secrets.values())
 
 
 @dataclass(frozen=True)
@@ -111,11 +124,25 @@ def load_config(path: Path) -> Config:
 
 
 def parse_config(text: str, path: Path) -> Config:
+    """Validate config text; errors are one line even when a key holds a line break."""
+    try:
+        return _parse_config(text, path)
+    except ConfigError as exc:
+        raise ConfigError(visible(exc.diagnostics())) from None
+
+
+def _parse_config(text: str, path: Path) -> Config:
     source = str(path)
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _parse_error(source, text, exc) from None
+    except RecursionError:
+        raise ConfigError(
+            f"{source}: invalid TOML: arrays or tables nested too deeply "
+            f"(a config needs at most {MAX_NESTING} levels)"
+        ) from None
+    _check_nesting(document, source)
     root = Fields(document, "", source)
     device = _device(Fields(root.table_of("device"), "device", source))
     plugins = _plugins(Fields(root.table_of("plugins"), "plugins", source), path.parent)
@@ -145,6 +172,24 @@ def parse_config(text: str, path: Path) -> Config:
                     f"(modes: {', '.join(names)})"
                 )
     return config
+
+
+def _check_nesting(document: dict[str, Any], source: str) -> None:
+    """Refuse tables and arrays nested deeper than MAX_NESTING before anything walks them
+    recursively. Dotted keys (`a.b.c…`) nest without brackets, so the parser alone cannot."""
+    pending: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(
+                f"{source}: {path}: nested more than {MAX_NESTING} levels deep; no config needs that"
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                pending.append((item, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                pending.append((item, f"{path}[{index}]", depth + 1))
 
 
 def _mode_changes(action: act.Action) -> list[str]:
@@ -185,6 +230,7 @@ def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
         policy = SignaturePolicy.parse(policy_name, fields.key_path("signature_policy"))
     except ConductorError as exc:
         raise ConfigError(f"{fields.source}: {exc.diagnostics()}") from None
+    min_version = fields.integer("min_signature_version", 1, 1, 2, "a signature format version")
     trust_store = fields.string("trust_store")
     limits = _limits(
         Fields(fields.table_of("limits"), fields.key_path("limits"), fields.source), Limits()
@@ -228,6 +274,7 @@ def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
     return PluginsConfig(
         dir=resolve(directory) or plugins_dir(),
         signature_policy=policy,
+        min_signature_version=min_version or 1,
         trust_store=resolve(trust_store),
         limits=limits,
         grants=grants,
@@ -271,8 +318,19 @@ def _substitute(value: Any, path: str, source: str, secrets: set[str]) -> Any:
         variable = match.group(1)
         if variable not in os.environ:
             raise ConfigError(f"{source}: {path}: environment variable {variable} is not set")
-        secrets.add(os.environ[variable])
-        return os.environ[variable]
+        secret = os.environ[variable]
+        if 0 < len(secret) < MIN_SECRET_LENGTH:
+            _log.warning(
+                "%s: %s: the value of ${%s} has %d character(s), too short to redact safely "
+                "(at least %d): it is not hidden in logs and errors",
+                source,
+                path,
+                variable,
+                len(secret),
+                MIN_SECRET_LENGTH,
+            )
+        secrets.add(secret)
+        return secret
 
     return _VARIABLE.sub(replace, value)
 

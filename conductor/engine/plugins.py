@@ -73,6 +73,7 @@ def plugin_options(
     """What `[plugins]` says about one plugin, as load options."""
     return LoadOptions(
         policy=plugins.signature_policy,
+        min_signature_version=plugins.min_signature_version,
         trust_store=store,
         limits=limits,
         approvals=plugins.grants.get(name, frozenset()),
@@ -177,9 +178,11 @@ def load_config_plugins(
     findings = []
     for key, where in plugin_keys(config).items():
         path, limits = key
-        options = plugin_options(config.plugins, plugin_name(path), store, limits, grants, prompt)
         reused = (keep or {}).get(key)
         try:
+            options = plugin_options(
+                config.plugins, plugin_name(path), store, limits, grants, prompt
+            )
             if reused is not None and _reusable(reused, options):
                 findings.append(PluginFinding(key, where, reused))
                 continue

@@ -43,6 +43,7 @@ class RunOptions:
     duration: float | None = None
     trust_store: Path | None = None
     prompt: Prompt | None = None
+    on_config: Callable[[Config], None] | None = None  # told of every config loaded (its secrets)
 
 
 class Engine:
@@ -60,7 +61,7 @@ class Engine:
         self.report = report
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
-        self.config: Config = load_config(config_path)
+        self.config: Config = self._load_config()
         self.host = PluginHost(cache_dir if cache_dir is not None else module_cache_dir())
         self.scheduler = Scheduler()
         self.workers: dict[PluginKey, PluginWorker] = {}
@@ -74,6 +75,12 @@ class Engine:
         self._watch_stop = threading.Event()
 
     # -- start-up ----------------------------------------------------------------------------
+
+    def _load_config(self) -> Config:
+        config = load_config(self.config_path)
+        if self.options.on_config is not None:
+            self.options.on_config(config)
+        return config
 
     def load_plugins(self) -> None:
         """Load every plugin the config names; any failure raises before listening."""
@@ -208,7 +215,7 @@ class Engine:
         started = time.perf_counter()
         keep = {key: worker.loaded for key, worker in self.workers.items()}
         try:
-            config = load_config(self.config_path)
+            config = self._load_config()
             findings = load_config_plugins(self.host, config, self.options.trust_store, None, keep)
             reloaded = True
         except ConductorError as exc:

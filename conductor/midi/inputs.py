@@ -6,6 +6,7 @@ callbacks run on rtmidi's thread; they only stamp the arrival time and queue the
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import threading
@@ -15,6 +16,7 @@ from typing import Protocol
 
 import mido
 
+from conductor._files import MIDI_FILE_LIMIT, read_bytes
 from conductor.midi.ports import CLIENT_NAME, PortError, choose, input_names
 
 _log = logging.getLogger("conductor.midi")
@@ -137,8 +139,11 @@ class ReplayInput(_Queued):
 
     def __init__(self, path: Path, speed: float) -> None:
         super().__init__()
+        # Read through the bounded reader: mido would open a FIFO blocking and read a device
+        # without end.
+        data = read_bytes(path, "MIDI file", MIDI_FILE_LIMIT)
         try:
-            self._file = mido.MidiFile(str(path))
+            self._file = mido.MidiFile(file=io.BytesIO(data))
         except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
             raise PortError(f"{path}: not a readable Standard MIDI File ({exc})") from exc
         if speed < 0:

@@ -158,5 +158,5 @@ class ModuleCache:
             return
         body = self._body(plugin_digest, bytes(module.serialize()))
         # A cache that cannot be written only costs the next load a compile.
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, FileError):
             write_atomic(self._path(plugin_digest), MAGIC + self._mac(key, body) + body, mode=0o600)

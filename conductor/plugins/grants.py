@@ -14,7 +14,7 @@ from pathlib import Path
 import tomlkit
 import tomlkit.exceptions
 
-from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
+from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
 from conductor.errors import ConductorError
 from conductor.plugins.bundled import BUNDLED_KEY
 from conductor.plugins.capabilities import Capability
@@ -63,15 +63,15 @@ class GrantStore:
         self.path = path
 
     def _load(self) -> tomlkit.TOMLDocument:
-        if not self.path.exists():
+        data = read_if_present(self.path, "grants file", TEXT_FILE_LIMIT)
+        if data is None:
             return tomlkit.document()
         try:
-            document = tomlkit.parse(
-                read_bytes(self.path, "grants file", TEXT_FILE_LIMIT).decode("utf-8")
-            )
-        except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+            document = tomlkit.parse(data.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise GrantsError(
-                f"{self.path}: grants file is corrupt ({exc}); left untouched"
+                f"{self.path}: grants file is corrupt ({reason}); left untouched"
             ) from exc
         if not isinstance(document.get("grants", []), list):
             raise GrantsError(f"{self.path}: 'grants' must be an array of tables; left untouched")
@@ -166,5 +166,5 @@ class GrantStore:
                 entries.append(table)
             else:
                 entries[index] = table
-            write_atomic(self.path, tomlkit.dumps(document).encode("utf-8"))
+            write_atomic(self.path, tomlkit.dumps(document).encode("utf-8"), follow_symlinks=True)
         return Grant(plugin, key, capabilities, merged_hosts, merged_commands, now)

@@ -171,8 +171,9 @@ def list_installed(
     home = directory or plugins_dir()
     found = []
     for path in sorted(home.glob("*.wasm")) if home.is_dir() else []:
-        name = plugin_name(path)
+        name = path.name.removesuffix(".wasm")
         try:
+            plugin_name(path)  # a file no plugin can be named after is listed with the reason
             wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
             verdict = verdict_for(path, wasm, policy, store)
         except ConductorError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes
+from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, read_if_present
 from conductor.errors import FileError, PluginError
 from conductor.paths import plugin_data_dir, plugins_dir
 from conductor.plugins import bundled
@@ -25,6 +25,7 @@ from conductor.plugins.grants import Grant, GrantStore, grant_key
 from conductor.plugins.host.context import PluginContext
 from conductor.plugins.host.hosts import HostPattern, HostRules, PatternError
 from conductor.plugins.limits import Limits
+from conductor.plugins.names import check_plugin_name
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict, verify_plugin
 
@@ -59,6 +60,7 @@ class LoadOptions:
     secrets: frozenset[str] = frozenset()
     extra_hosts: tuple[str, ...] = ()  # added by the user in [plugins.hosts]: approved
     extra_commands: tuple[str, ...] = ()  # added by the user in [plugins.commands]: approved
+    min_signature_version: int = 1  # 2 refuses v1 signatures (unauthenticated developer fields)
 
 
 @dataclass
@@ -88,9 +90,12 @@ def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | No
         if path.exists() or not bundled.is_alias(spec):
             return path
         spec = spec.removesuffix(".wasm")  # the page's `conductor_wasm_spotify.wasm`: a bare name
+    check_plugin_name(spec, "plugin")
     installed = (directory or plugins_dir()) / f"{spec}.wasm"
-    if installed.is_file():
-        return installed  # an installed plugin of the same name wins over a bundled one
+    if installed.exists() or installed.is_symlink():
+        # An installed plugin of the same name wins over a bundled one; whatever is there (a FIFO,
+        # a dangling link) is reported by the read, not silently replaced by the bundled plugin.
+        return installed
     official = bundled.path_of(spec)
     if official is not None:
         return official
@@ -101,18 +106,23 @@ def resolve_plugin(spec: str, base_dir: Path | None = None, directory: Path | No
 
 
 def plugin_name(path: Path) -> str:
-    """A plugin's name is its file name without `.wasm`: metadata cannot claim another's name."""
-    return path.name.removesuffix(".wasm")
+    """A plugin's name is its file name without `.wasm` (metadata cannot claim another's name),
+    and it must follow the name rule: every name is made here or checked by the same rule."""
+    return check_plugin_name(path.name.removesuffix(".wasm"), str(path))
 
 
 def read_signature(path: Path) -> bytes | None:
     """The `.sig` beside a plugin (a bounded read), or None when there is none."""
-    sig_path = Path(f"{path}.sig")
-    return read_bytes(sig_path, "signature file", SIGNATURE_LIMIT) if sig_path.exists() else None
+    return read_if_present(Path(f"{path}.sig"), "signature file", SIGNATURE_LIMIT)
 
 
 def verdict_on(
-    path: Path, wasm: bytes, signature: bytes | None, policy: SignaturePolicy, store: TrustStore
+    path: Path,
+    wasm: bytes,
+    signature: bytes | None,
+    policy: SignaturePolicy,
+    store: TrustStore,
+    min_version: int = 1,
 ) -> Verdict:
     """The verdict on exactly these bytes: bundled plugins by the package's digest manifest, the
     rest by `signature` (the `.sig` bytes, None when absent) under the policy."""
@@ -122,19 +132,25 @@ def verdict_on(
         return Verdict(
             Status.INVALID, "bundled plugin does not match the package's digest manifest"
         )
-    return verify_plugin(wasm, signature, policy, store)
+    return verify_plugin(wasm, signature, policy, store, min_version)
 
 
-def verdict_for(path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustStore) -> Verdict:
+def verdict_for(
+    path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustStore, min_version: int = 1
+) -> Verdict:
     """The verdict on these bytes of the plugin at `path`, with the `.sig` beside it."""
     signature = None if bundled.is_bundled(path) else read_signature(path)
-    return verdict_on(path, wasm, signature, policy, store)
+    return verdict_on(path, wasm, signature, policy, store, min_version)
 
 
 def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
-    """Read the plugin once and check its signature under the policy; raise unless accepted."""
+    """Check the name, read the plugin once and check its signature under the policy; raise
+    unless accepted."""
+    plugin_name(path)
     wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
-    verdict = verdict_for(path, wasm, options.policy, options.trust_store)
+    verdict = verdict_for(
+        path, wasm, options.policy, options.trust_store, options.min_signature_version
+    )
     verdict.raise_unless_accepted(str(path))
     for warning in verdict.warnings:
         _log.warning("%s: %s", path.name, warning)

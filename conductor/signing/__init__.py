@@ -4,7 +4,13 @@ from conductor.signing.keys import generate_key, load_signing_key, signing_key_f
 from conductor.signing.policy import SignaturePolicy
 from conductor.signing.signature import Developer, PluginSignature, parse_signature, sign_plugin
 from conductor.signing.trust import TrustedKey, TrustStore
-from conductor.signing.verifier import Status, Verdict, check_signature, verify_plugin
+from conductor.signing.verifier import (
+    Status,
+    Verdict,
+    check_signature,
+    overall_exit_code,
+    verify_plugin,
+)
 
 __all__ = [
     "Developer",
@@ -17,6 +23,7 @@ __all__ = [
     "check_signature",
     "generate_key",
     "load_signing_key",
+    "overall_exit_code",
     "parse_signature",
     "sign_plugin",
     "signing_key_from_env",

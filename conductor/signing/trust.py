@@ -13,7 +13,7 @@ from pathlib import Path
 import tomlkit
 import tomlkit.exceptions
 
-from conductor._files import TEXT_FILE_LIMIT, locked, read_bytes, write_atomic
+from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
 from conductor.errors import TrustStoreError
 from conductor.signing._hex import strict_unhex
 from conductor.signing.keys import is_valid_public_key, parse_public_key
@@ -59,14 +59,15 @@ class TrustStore:
         self.path = path
 
     def _load_document(self) -> tomlkit.TOMLDocument:
-        if not self.path.exists():
+        data = read_if_present(self.path, "trust store", TEXT_FILE_LIMIT)
+        if data is None:
             return tomlkit.document()
-        text = read_bytes(self.path, "trust store", TEXT_FILE_LIMIT)
         try:
-            return tomlkit.parse(text.decode("utf-8"))
-        except (UnicodeDecodeError, tomlkit.exceptions.TOMLKitError) as exc:
+            return tomlkit.parse(data.decode("utf-8"))
+        except (UnicodeDecodeError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise TrustStoreError(
-                f"{self.path}: trust store is corrupt ({exc}); left untouched"
+                f"{self.path}: trust store is corrupt ({reason}); left untouched"
             ) from exc
 
     @staticmethod
@@ -109,7 +110,7 @@ class TrustStore:
             if "keys" not in document:
                 document["keys"] = tomlkit.aot()
             document["keys"].append(entry)
-            write_atomic(self.path, tomlkit.dumps(document).encode("utf-8"))
+            write_atomic(self.path, tomlkit.dumps(document).encode("utf-8"), follow_symlinks=True)
         return TrustedKey(key, name, email, added_at)
 
     def remove(self, public_key_text: str) -> TrustedKey:
@@ -126,6 +127,8 @@ class TrustStore:
                 entry = _entry_from_table(self.path, index, table)
                 if entry.public_key == wanted:
                     del document["keys"][index]
-                    write_atomic(self.path, tomlkit.dumps(document).encode("utf-8"))
+                    write_atomic(
+                        self.path, tomlkit.dumps(document).encode("utf-8"), follow_symlinks=True
+                    )
                     return entry
         raise TrustStoreError(f"{self.path}: key {wanted.hex()} is not in the trust store")

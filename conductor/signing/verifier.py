@@ -7,6 +7,7 @@ verified is exactly what runs. It never raises for a bad signature; the verdict 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -31,6 +32,8 @@ class Status(StrEnum):
     UNSIGNED = "unsigned"  # no signature, policy allows it
     MISSING = "missing"  # no signature, policy refuses it
     INVALID = "invalid"  # malformed, tampered or not matching
+    REFUSED = "refused"  # valid, but its format version is below the policy's minimum
+    UNREADABLE = "unreadable"  # the plugin or its signature file could not be read
 
 
 ACCEPTED = frozenset({Status.TRUSTED, Status.SELF_SIGNED, Status.UNSIGNED})
@@ -105,13 +108,23 @@ def check_signature(plugin: bytes, signature_file: bytes) -> PluginSignature:
     return signature
 
 
+def overall_exit_code(codes: Iterable[int]) -> int:
+    """One exit code for several plugins: 3 only when every refusal is an untrusted key."""
+    refusals = {code for code in codes if code != 0}
+    if not refusals:
+        return 0
+    return 3 if refusals == {3} else 1
+
+
 def verify_plugin(
     plugin: bytes,
     signature_file: bytes | None,
     policy: SignaturePolicy,
     trust_store: TrustStore,
+    min_version: int = 1,
 ) -> Verdict:
-    """Decide whether `plugin` may run under `policy`; `signature_file` is None when absent."""
+    """Decide whether `plugin` may run under `policy`; `signature_file` is None when absent.
+    `min_version` 2 refuses v1 signatures, whose developer fields are not authenticated."""
     if signature_file is None:
         if policy is SignaturePolicy.UNSIGNED:
             return Verdict(
@@ -124,6 +137,13 @@ def verify_plugin(
         signature = check_signature(plugin, signature_file)
     except ConductorError as exc:
         return Verdict(Status.INVALID, exc.diagnostics())
+    if signature.version < min_version:
+        return Verdict(
+            Status.REFUSED,
+            f"signature format v{signature.version} is below the required minimum "
+            f"v{min_version} ({V1_NOTE}); re-sign it in format v2 (the default)",
+            signature,
+        )
     warnings = (V1_NOTE,) if signature.version == 1 else ()
     trusted_as = trust_store.find(signature.public_key)
     if trusted_as is not None:

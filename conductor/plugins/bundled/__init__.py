@@ -12,7 +12,11 @@ import json
 from importlib import resources
 from pathlib import Path
 
+from conductor._files import read_bytes
+from conductor.errors import ConductorError
+
 MANIFEST = "manifest.json"
+MANIFEST_LIMIT = 64 * 1024
 BUNDLED_KEY = "bundled"
 
 # The product page's file names for the bundled plugins (SPEC §2), with or without `.wasm`.
@@ -33,8 +37,9 @@ def names() -> list[str]:
 
 def _manifest() -> dict[str, str]:
     try:
-        return dict(json.loads((directory() / MANIFEST).read_text()))
-    except (OSError, ValueError):
+        data = read_bytes(directory() / MANIFEST, "bundled plugin manifest", MANIFEST_LIMIT)
+        return dict(json.loads(data))
+    except (ConductorError, ValueError, TypeError):
         return {}
 
 

@@ -10,12 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from conductor._redact import Redactor
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host.hosts import HostRules
 
 DENIAL_LOG_INTERVAL_S = 60.0
-REDACTED = "***"
-_MIN_SECRET = 3  # shorter values would turn ordinary text into asterisks
+# Not under `conductor.plugin.*`: those carry the plugin's own log lines, which the commands
+# report themselves and keep out of the log; a denial is the host's word and must be seen.
+_denials_log = logging.getLogger("conductor.denials")
 
 
 @dataclass
@@ -31,13 +33,14 @@ class PluginContext:
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("conductor.plugin"))
     _denials: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _redactor: Redactor = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._redactor = Redactor(self.secrets)
 
     def redact(self, text: str) -> str:
-        """Replace every secret (a config value that came from the environment) with ***."""
-        for secret in self.secrets:
-            if len(secret) >= _MIN_SECRET and secret in text:
-                text = text.replace(secret, REDACTED)
-        return text
+        """This plugin's secrets replaced with *** in text it produced (output, host errors)."""
+        return self._redactor(text)
 
     def log_denial(self, function: str, reason: str, fix: str) -> None:
         """One warning per plugin, function and minute, naming the command that fixes it."""
@@ -47,6 +50,10 @@ class PluginContext:
             if last is not None and now - last < DENIAL_LOG_INTERVAL_S:
                 return
             self._denials[function] = now
-        self.logger.warning(
-            "%s: %s denied: %s; to allow it: %s", self.name, function, self.redact(reason), fix
+        _denials_log.warning(
+            "%s: %s denied: %s; to allow it: %s",
+            self.name,
+            function,
+            self.redact(reason),
+            self.redact(fix),
         )
