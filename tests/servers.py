@@ -3,12 +3,17 @@ Every server binds 127.0.0.1 and records what reached it."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import functools
+import hashlib
 import http.server
 import socket
 import ssl
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,5 +264,167 @@ class WebSocketServer:
 @pytest.fixture
 def ws_server() -> Iterator[WebSocketServer]:
     server = WebSocketServer()
+    yield server
+    server.stop()
+
+
+class RawServer:
+    """A TCP server on loopback that hands each connection to `serve` on its own thread, and
+    records how many connections reached it and the first bytes each one sent."""
+
+    def __init__(
+        self,
+        serve: Any,
+        address: str = "127.0.0.1",
+        receive_buffer: int | None = None,
+    ) -> None:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if receive_buffer is not None:  # inherited by accepted sockets: a peer that fills up fast
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.listener.bind((address, 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.serve = serve
+        self.connections = 0
+        self.first_bytes: list[bytes] = []
+        self.stopped = threading.Event()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._open.append(connection)
+            threading.Thread(target=self._handle, args=(connection,), daemon=True).start()
+
+    def _handle(self, connection: socket.socket) -> None:
+        try:
+            self.serve(self, connection)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def read_head(self, connection: socket.socket) -> bytes:
+        """Read up to the end of an HTTP request head; record what came first."""
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 65536:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        self.first_bytes.append(head[:200])
+        return head
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.listener.close()
+        for connection in self._open:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+def _record_and_close(server: RawServer, connection: socket.socket) -> None:
+    """Whatever arrives first (an HTTP request, a TLS ClientHello) is recorded; then goodbye."""
+    connection.settimeout(2)
+    with contextlib.suppress(OSError):
+        server.first_bytes.append(connection.recv(4096))
+
+
+@pytest.fixture
+def loopback_listener() -> Iterator[RawServer]:
+    """Records every connection that reaches 127.0.0.1 on its port, and the bytes sent first."""
+    server = RawServer(_record_and_close)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def loopback6_listener() -> Iterator[RawServer]:
+    """The same on ::1."""
+    try:
+        server = RawServer(_record_and_close, "::1")
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    yield server
+    server.stop()
+
+
+def _stall_after_handshake(server: RawServer, connection: socket.socket) -> None:
+    """Complete a WebSocket opening handshake, then never read again."""
+    head = server.read_head(connection).decode("latin-1")
+    key = next(
+        line.split(":", 1)[1].strip()
+        for line in head.split("\r\n")
+        if line.lower().startswith("sec-websocket-key:")
+    )
+    accept = base64.b64encode(
+        hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    ).decode()
+    connection.sendall(
+        (
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept}\r\n\r\n"
+        ).encode()
+    )
+    server.stopped.wait()
+
+
+@pytest.fixture
+def stalled_ws_server() -> Iterator[RawServer]:
+    """A WebSocket peer that completes the handshake and stops reading (a small receive buffer,
+    so a sender's buffers fill after a few MiB)."""
+    server = RawServer(_stall_after_handshake, receive_buffer=4096)
+    yield server
+    server.stop()
+
+
+GARBAGE_ANSWERS = {
+    "/not-http": b"HELLO THERE\r\n\r\n",
+    "/bad-status": b"HTTP/1.1 ninety-nine OK\r\nContent-Length: 0\r\n\r\n",
+    "/status-out-of-range": b"HTTP/1.1 1000 Too Far\r\nContent-Length: 0\r\n\r\n",
+    "/long-status-line": b"HTTP/1.1 200 " + b"O" * 70000 + b"\r\n\r\n",
+    "/long-header": b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70000 + b"\r\n\r\n",
+    "/many-headers": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
+    + b"Content-Length: 0\r\n\r\n",
+    "/short-body": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this",
+    "/bad-chunks": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnope\r\n",
+    "/control-characters": b"HTTP/1.1 2\x1b[2J\x070 OK\r\n\r\n",
+    "/nothing": b"",
+    "/bad-location": b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n",
+    "/spaced-location": b"HTTP/1.1 302 Found\r\nLocation: /a b\x01\r\nContent-Length: 0\r\n\r\n",
+    "/ftp-location": b"HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\nContent-Length: 0\r\n\r\n",
+}
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """About 64 KiB of gzip that inflates to 64 MiB of zeros, as a complete HTTP answer."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip framing
+    zeros = bytes(1024 * 1024)
+    body = b"".join(packer.compress(zeros) for _ in range(64)) + packer.flush()
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n"
+    return head % len(body) + body
+
+
+def _answer_garbage(server: RawServer, connection: socket.socket) -> None:
+    head = server.read_head(connection)
+    path = head.split(b" ", 2)[1].decode("latin-1") if head.count(b" ") >= 2 else ""
+    answer = gzip_bomb() if path == "/gzip-bomb" else GARBAGE_ANSWERS.get(path)
+    connection.sendall(answer if answer is not None else b"HTTP/1.1 404 Not Found\r\n\r\n")
+    connection.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def garbage_http_server() -> Iterator[RawServer]:
+    """Answers each path of GARBAGE_ANSWERS with what no HTTP server should send."""
+    server = RawServer(_answer_garbage)
     yield server
     server.stop()

@@ -200,13 +200,16 @@ class _Approver:
             return HostRules(tuple(patterns + user_added), ())
         remembered = set(self.remembered.hosts)
         approved = list(user_added)
+        automatic = []
         for pattern in patterns:
             listed_by_user = any(
                 (u.scheme, u.host, u.port) == (pattern.scheme, pattern.host, pattern.port)
                 for u in user_added
             )
-            if pattern.auto_approvable or pattern.text in remembered or listed_by_user:
+            if pattern.text in remembered or listed_by_user:
                 approved.append(pattern)
+            elif pattern.auto_approvable:
+                automatic.append(pattern)
             elif self.ask(
                 Approval("host", pattern.text, Risk.MEDIUM, "plain or local address, or wildcard")
             ):
@@ -221,7 +224,7 @@ class _Approver:
                     self.name,
                     pattern.text,
                 )
-        return HostRules(tuple(patterns + user_added), tuple(approved))
+        return HostRules(tuple(patterns + user_added), tuple(approved), tuple(automatic))
 
     def commands(self, declared: tuple[str, ...], subprocess: bool) -> dict[str, str]:
         if not subprocess:

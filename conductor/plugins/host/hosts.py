@@ -3,9 +3,10 @@ plugin may use without the user approving them first (SPEC §8)."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+from conductor.plugins.host.addresses import host_scope, normalize_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 SECURE = frozenset({"https", "wss"})
@@ -15,36 +16,48 @@ class PatternError(ValueError):
     """A host pattern that is not `scheme://host[:port]`."""
 
 
+def _split(text: str) -> tuple[SplitResult, str, int]:
+    """(parts, normalized host, port or 0) of a URL; ValueError with a one-line reason."""
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(text)  # ValueError for a malformed [IPv6] part
+    try:
+        port = parts.port or 0
+    except ValueError:
+        raise ValueError("bad port") from None
+    return parts, normalize_host(parts.hostname or ""), port
+
+
 @dataclass(frozen=True)
 class HostPattern:
     scheme: str
-    host: str  # lower-case; "*.example.com" for a wildcard
+    host: str  # normalized (lower-case ASCII, no trailing dot); "*.example.com" for a wildcard
     port: int
     text: str
 
     @classmethod
     def parse(cls, text: str) -> HostPattern:
-        parts = urlsplit(text.strip())
+        text = text.strip()
+        try:
+            parts, host, port = _split(text)
+        except ValueError as exc:
+            raise PatternError(f"host pattern {text[:100]!r}: {exc}") from None
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS:
-            raise PatternError(f"host pattern {text!r}: scheme must be http, https, ws or wss")
-        if parts.path not in ("", "/") or parts.query or parts.fragment or parts.username:
-            raise PatternError(f"host pattern {text!r}: only scheme://host[:port] is allowed")
-        host = (parts.hostname or "").lower()
+            raise PatternError(
+                f"host pattern {text[:100]!r}: scheme must be http, https, ws or wss"
+            )
+        if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+            raise PatternError(f"host pattern {text[:100]!r}: only scheme://host[:port] is allowed")
         if not host or ("*" in host and (not host.startswith("*.") or "*" in host[2:])):
             raise PatternError(
-                f"host pattern {text!r}: host must be a name, an address or *.domain"
+                f"host pattern {text[:100]!r}: host must be a name, an address or *.domain"
             )
-        try:
-            port = parts.port or DEFAULT_PORTS[scheme]
-        except ValueError as exc:
-            raise PatternError(f"host pattern {text!r}: bad port") from exc
-        return cls(scheme, host, port, text.strip())
+        return cls(scheme, host, port or DEFAULT_PORTS[scheme], text)
 
     def matches(self, scheme: str, host: str, port: int) -> bool:
         if scheme != self.scheme or port != self.port:
             return False
-        host = host.lower().rstrip(".")
         if self.host.startswith("*."):
             return host.endswith(self.host[1:]) and len(host) > len(self.host) - 1
         return host == self.host
@@ -52,43 +65,53 @@ class HostPattern:
     @property
     def auto_approvable(self) -> bool:
         """Declared https/wss patterns for a DNS name need no approval beyond the Network grant;
-        plain http/ws, loopback or private addresses and wildcards do."""
-        if self.scheme not in SECURE or self.host.startswith("*.") or self.host == "localhost":
-            return False
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return True
-        return False
+        plain http/ws, wildcards, and hosts spelled as this machine or an address (in any
+        spelling: `localhost`, `127.1`, `2130706433`, `[::1]`) do. A name that leads to a
+        loopback or private address is caught when connecting (`connection_refusal`)."""
+        return (
+            self.scheme in SECURE
+            and not self.host.startswith("*.")
+            and host_scope(self.host) is None
+        )
 
 
 def split_url(url: str, schemes: tuple[str, ...]) -> tuple[str, str, int]:
-    """(scheme, host, port) of a URL with one of `schemes`; ValueError otherwise."""
-    parts = urlsplit(url)
+    """(scheme, normalized host, port) of a URL with one of `schemes`; ValueError otherwise."""
+    try:
+        parts, host, port = _split(url)
+    except ValueError as exc:
+        raise ValueError(f"URL {url[:100]!r}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in schemes:
         raise ValueError(f"URL scheme must be one of {', '.join(schemes)}: {url[:100]!r}")
-    if not parts.hostname:
+    if not host:
         raise ValueError(f"URL has no host: {url[:100]!r}")
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         raise ValueError("URLs with credentials are not allowed; send an Authorization header")
-    try:
-        port = parts.port or DEFAULT_PORTS[scheme]
-    except ValueError as exc:
-        raise ValueError(f"bad port in URL {url[:100]!r}") from exc
-    return scheme, parts.hostname.lower(), port
+    return scheme, host, port or DEFAULT_PORTS[scheme]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the allow-list says about one URL."""
+
+    allowed: bool
+    explicit: bool  # approved by the user (grant --host, [plugins.hosts], the prompt)
+    pattern: HostPattern | None  # the pattern that allowed it, or a declared one not approved
 
 
 @dataclass(frozen=True)
 class HostRules:
-    """The declared patterns and the approved ones, for one plugin."""
+    """The declared patterns, and the approved ones: by the user, or automatically."""
 
     declared: tuple[HostPattern, ...] = ()
-    approved: tuple[HostPattern, ...] = ()
+    approved: tuple[HostPattern, ...] = ()  # by the user
+    automatic: tuple[HostPattern, ...] = ()  # declared https/wss names, with the Network grant
 
-    def decide(self, scheme: str, host: str, port: int) -> tuple[bool, HostPattern | None]:
-        """(allowed, the matching declared pattern if any)."""
-        if any(p.matches(scheme, host, port) for p in self.approved):
-            return True, None
+    def decide(self, scheme: str, host: str, port: int) -> Decision:
+        for explicit, patterns in ((True, self.approved), (False, self.automatic)):
+            match = next((p for p in patterns if p.matches(scheme, host, port)), None)
+            if match is not None:
+                return Decision(True, explicit, match)
         declared = next((p for p in self.declared if p.matches(scheme, host, port)), None)
-        return False, declared
+        return Decision(False, False, declared)
