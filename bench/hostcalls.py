@@ -1,6 +1,7 @@
 """Host-call benchmark: `log`, `config_get` and `http_request` (to a loopback server) from inside
 the guest, next to an empty host function registered the stock way (`Linker.define_func`) and the
-fast way (the C API's unchecked form), all in one run."""
+fast way (the C API's unchecked form), all in one run; and what the process-tree supervisor adds
+to every `exec` and `system` op (`run_bounded` against a bare Popen of the same command)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import ctypes
 import http.server
 import json
 import logging
+import shutil
 import statistics
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -18,6 +21,7 @@ import wasmtime
 
 from conductor.plugins import _capi
 from conductor.plugins.capabilities import Capability
+from conductor.plugins.host._process import SUPERVISED, run_bounded
 from conductor.plugins.host.context import PluginContext
 from conductor.plugins.host.hosts import HostPattern, HostRules
 from conductor.plugins.limits import Limits
@@ -26,6 +30,7 @@ from conductor.plugins.runtime import Plugin, PluginHost
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plugins"
 LOOP = 1000
 ROUNDS = 15
+EXECS = 10  # per round: each one starts processes, so fewer than the in-process loops
 
 
 class _Quiet(http.server.BaseHTTPRequestHandler):
@@ -87,6 +92,30 @@ def _empty_imports(engine: wasmtime.Engine) -> dict[str, dict[str, float]]:
     return results
 
 
+def _exec_cost() -> dict[str, Any]:
+    """Per-command cost of `run_bounded` (supervised on Linux) against a bare Popen + wait."""
+    true = shutil.which("true") or "/bin/true"
+
+    def bare(n: int) -> None:
+        for _ in range(n):
+            subprocess.Popen([true], stdout=subprocess.PIPE, stderr=subprocess.PIPE).communicate()
+
+    def bounded(n: int) -> None:
+        for _ in range(n):
+            run_bounded([true], 10)
+
+    results: dict[str, Any] = {
+        "exec_bare_popen": _summary(_per_call_us(bare, EXECS)),
+        "exec_run_bounded": _summary(_per_call_us(bounded, EXECS)),
+    }
+    results["exec_overhead_ms"] = round(
+        (results["exec_run_bounded"]["median_us"] - results["exec_bare_popen"]["median_us"]) / 1000,
+        2,
+    )
+    results["exec_mechanism"] = "subreaper supervisor" if SUPERVISED else "process group"
+    return results
+
+
 def run() -> dict[str, Any]:
     logging.getLogger("conductor").setLevel(logging.ERROR)
     host = PluginHost(None)
@@ -133,6 +162,7 @@ def run() -> dict[str, Any]:
             ),
         }
         results.update(_empty_imports(host.engine))
+        results.update(_exec_cost())
         stock = results["empty_stock_define_func"]["median_us"]
         results["ratio_log_to_stock_empty"] = round(results["log"]["median_us"] / stock, 3)
         results["ratio_fast_empty_to_stock_empty"] = round(
