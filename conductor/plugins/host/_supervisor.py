@@ -161,6 +161,7 @@ def main(args: list[str]) -> int:
         return 0
     except _Stop:
         _kill_tree()
+        _report(status_fd, f"exit {-signal.SIGKILL}")  # if anyone still listens: it was killed
         return 0
 
 
