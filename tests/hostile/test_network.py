@@ -183,18 +183,47 @@ def test_ws_close_with_a_peer_that_never_answers_ends_within_the_budget(
 
 
 @pytest.mark.parametrize(
-    "header", ["Host", "host", "Content-Length", "Transfer-Encoding", "Connection"]
+    ("header", "value"),
+    [
+        ("Host", "evil.example"),
+        ("host", "127.0.0.1"),  # the address without the port is another host
+        ("Content-Length", "5"),
+        ("Transfer-Encoding", "chunked"),
+        ("Connection", "upgrade"),
+    ],
 )
 def test_a_plugin_cannot_set_the_headers_the_host_owns(
-    host: PluginHost, tmp_path: Path, http_server, ws_server, header: str
+    host: PluginHost, tmp_path: Path, http_server, ws_server, header: str, value: str
 ) -> None:
     loaded = probe(host, tmp_path, extra_hosts=(http_server.url, ws_server.url))
-    headers = [["X-Fine", "1"], [header, "evil.example"]]
+    headers = [["X-Fine", "1"], [header, value]]
     code, text, _ = call(loaded, "http_request", {"url": http_server.url, "headers": headers})
     assert code == INVALID and f"header {header} is set by the host" in text, text
     code, text, _ = call(loaded, "ws_connect", {"url": ws_server.url, "headers": headers})
     assert code == INVALID and f"header {header} is set by the host" in text, text
     assert http_server.recorded.connections == 0 and ws_server.connections == 0
+
+
+def test_repeating_what_the_host_sends_anyway_is_accepted_once(
+    host: PluginHost, tmp_path: Path, http_server, ws_server
+) -> None:
+    """Spotify's API wants `Content-Length: 0` on an empty PUT, and plugins say so themselves."""
+    loaded = probe(host, tmp_path, extra_hosts=(http_server.url, ws_server.url))
+    address = http_server.url.removeprefix("http://")
+    headers = [["Content-Length", "0"], ["HOST", address.upper()], ["Connection", "keep-alive"]]
+    code, text, _ = call(
+        loaded, "http_request", {"method": "PUT", "url": http_server.url, "headers": headers}
+    )
+    assert code == 0, text
+    (received,) = http_server.recorded.requests
+    assert received["headers"]["Content-Length"] == "0" and received["headers"]["Host"] == address
+    assert "Connection" not in received["headers"]
+    ws_headers = [["Host", ws_server.url.removeprefix("ws://")]]
+    assert call(loaded, "ws_connect", {"url": ws_server.url, "headers": ws_headers})[0] == 1
+    code, text, _ = call(
+        loaded, "ws_connect", {"url": ws_server.url, "headers": [["Sec-WebSocket-Key", "x"]]}
+    )
+    assert code == INVALID and "header Sec-WebSocket-Key is set by the host" in text
 
 
 def test_header_names_and_values_are_checked(host: PluginHost, tmp_path: Path, http_server) -> None:

@@ -18,12 +18,10 @@ from typing import Any, NoReturn
 from conductor.plugins.host._state import HostCallError, InstanceState
 from conductor.plugins.host.addresses import Scope, address_scope, peer_scope
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.hosts import Decision
+from conductor.plugins.host.hosts import Decision, host_header
 
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="conductor-dns")
 
-# Framing and routing headers the host derives from the request itself (SPEC §8).
-HOST_OWNED_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
@@ -51,21 +49,39 @@ def is_token(text: str) -> bool:
     return _TOKEN.fullmatch(text) is not None
 
 
-def parse_headers(value: Any, host_owned: frozenset[str]) -> list[tuple[str, str]]:
-    """`[[name, value], ...]` from a plugin: names are HTTP tokens, values one line of Latin-1,
-    and none of `host_owned`, which the host sets from the request (INVALID naming the header)."""
+def host_owned_values(
+    scheme: str, host: str, port: int, body_length: int
+) -> dict[str, frozenset[str]]:
+    """The framing and routing headers the host sets from the request (SPEC §8), each with the
+    values a plugin may repeat: the URL's host (with or without its default port), the body's
+    length, keep-alive or close (the connection is closed after the exchange either way).
+    Transfer-Encoding: none, the host never sends it."""
+    written = host_header(scheme, host, port)
+    with_port = written if written.endswith(f":{port}") else f"{written}:{port}"
+    return {
+        "host": frozenset({written.lower(), with_port.lower()}),
+        "content-length": frozenset({str(body_length)}),
+        "connection": frozenset({"keep-alive", "close"}),
+        "transfer-encoding": frozenset(),
+    }
+
+
+def parse_headers(value: Any, host_owned: dict[str, frozenset[str]]) -> list[tuple[str, str]]:
+    """`[[name, value], ...]` from a plugin: names are HTTP tokens, values one line of Latin-1.
+
+    The headers in `host_owned` are set by the host from the request: a plugin that repeats the
+    value the host sends anyway (`Content-Length: 0` for an empty PUT) has it dropped; any other
+    value is INVALID naming the header.
+    """
     if not isinstance(value, list) or not all(
         isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
         for pair in value
     ):
         raise HostCallError(Code.INVALID, "headers must be a list of [name, value] string pairs")
+    kept = []
     for name, text in value:
         if not is_token(name):
             raise HostCallError(Code.INVALID, f"header name {name[:60]!r} is not an HTTP token")
-        if name.lower() in host_owned:
-            raise HostCallError(
-                Code.INVALID, f"header {name} is set by the host from the request; remove it"
-            )
         if "\r" in text or "\n" in text or "\0" in text:
             raise HostCallError(
                 Code.INVALID, f"header {name}: values must not contain line breaks or NUL"
@@ -75,7 +91,14 @@ def parse_headers(value: Any, host_owned: frozenset[str]) -> list[tuple[str, str
                 Code.INVALID,
                 f"header {name}: values must be Latin-1 text (percent-encode the rest)",
             )
-    return [(name, text) for name, text in value]
+        sent = host_owned.get(name.lower())
+        if sent is None:
+            kept.append((name, text))
+        elif text.strip().lower() not in sent:
+            raise HostCallError(
+                Code.INVALID, f"header {name} is set by the host from the request; remove it"
+            )
+    return kept
 
 
 def resolve(host: str, port: int, budget_s: float) -> list[tuple[int, Any]]:

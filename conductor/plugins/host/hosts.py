@@ -91,6 +91,13 @@ def split_url(url: str, schemes: tuple[str, ...]) -> tuple[str, str, int]:
     return scheme, host, port or DEFAULT_PORTS[scheme]
 
 
+def host_header(scheme: str, host: str, port: int) -> str:
+    """The Host header for a URL's parts: an IPv6 address in brackets, the port unless it is
+    the scheme's default."""
+    name = f"[{host}]" if ":" in host else host
+    return name if port == DEFAULT_PORTS[scheme] else f"{name}:{port}"
+
+
 @dataclass(frozen=True)
 class Decision:
     """What the allow-list says about one URL."""

@@ -31,7 +31,7 @@ from conductor._text import visible
 from conductor.plugins.host import _net
 from conductor.plugins.host._state import DEADLINE_GUARD_S, HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.hosts import Decision, split_url
+from conductor.plugins.host.hosts import Decision, host_header, split_url
 
 MAX_REQUEST_BODY = 1024 * 1024
 MAX_RESPONSE_BODY = 4 * 1024 * 1024
@@ -62,7 +62,10 @@ def parse_request(document: dict[str, Any]) -> HttpRequest:
     url = document.get("url")
     if not isinstance(url, str):
         raise HostCallError(Code.INVALID, "url must be a string")
-    headers = _net.parse_headers(document.get("headers", []), _net.HOST_OWNED_HEADERS)
+    try:
+        scheme, host, port = split_url(url, ("http", "https"))
+    except ValueError as exc:
+        raise HostCallError(Code.INVALID, str(exc)) from None
     body: bytes | None = None
     if "body" in document and "body_base64" in document:
         raise HostCallError(Code.INVALID, "give body or body_base64, not both")
@@ -82,6 +85,10 @@ def parse_request(document: dict[str, Any]) -> HttpRequest:
         raise HostCallError(
             Code.TOO_BIG, f"request body of {len(body)} bytes is over {MAX_REQUEST_BODY}"
         )
+    headers = _net.parse_headers(
+        document.get("headers", []),
+        _net.host_owned_values(scheme, host, port, len(body or b"")),
+    )
     timeout = document.get("timeout_ms")
     if timeout is not None and (type(timeout) is not int or timeout <= 0):
         raise HostCallError(Code.INVALID, "timeout_ms must be a positive integer")
@@ -140,7 +147,7 @@ def _exchange(
         connection.connect()
         live = connection.sock
         request_headers = {
-            "Host": host if port in (80, 443) else f"{host}:{port}",
+            "Host": host_header(scheme, host, port),
             **{
                 name: value
                 for name, value in DEFAULT_HEADERS.items()

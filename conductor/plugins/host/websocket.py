@@ -28,14 +28,14 @@ MAX_HANDLES = 4
 MAX_MESSAGE = 1024 * 1024
 QUEUE_LIMIT = 256
 CLOSE_TIMEOUT_S = 1.0  # closing outside a call (the instance is discarded)
-# Besides the host's own: the handshake headers the client library derives from the request.
-HANDSHAKE_HEADERS = _net.HOST_OWNED_HEADERS | {
+# Besides the host's own, the handshake headers the client library derives from the request.
+HANDSHAKE_HEADERS = (
     "upgrade",
     "sec-websocket-key",
     "sec-websocket-version",
     "sec-websocket-extensions",
     "sec-websocket-protocol",
-}
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,9 @@ def parse_connect(document: dict[str, Any]) -> ConnectRequest:
         scheme, host, port = split_url(url, ("ws", "wss"))
     except ValueError as exc:
         raise HostCallError(Code.INVALID, str(exc)) from None
-    headers = _net.parse_headers(document.get("headers", []), HANDSHAKE_HEADERS)
+    host_owned = _net.host_owned_values(scheme, host, port, 0)
+    host_owned.update(dict.fromkeys(HANDSHAKE_HEADERS, frozenset()))
+    headers = _net.parse_headers(document.get("headers", []), host_owned)
     subprotocols = document.get("subprotocols")
     if subprotocols is not None and not (
         isinstance(subprotocols, list)
