@@ -37,7 +37,7 @@ def admit(
         reason = f"{decision.pattern.text} is declared but not approved"
         fix = f"conductor plugin grant {name} Network --host {decision.pattern.text}"
     else:
-        pattern = f"{scheme}://{host}" + ("" if port in (80, 443) else f":{port}")
+        pattern = f"{scheme}://{host_header(scheme, host, port)}"
         reason = f"{pattern} is not in the plugin's hosts"
         fix = f"add it under [plugins.hosts] {name} = [{json.dumps(pattern)}] in the config"
     state.plugin.log_denial(function, f"{url[:200]}: {reason}", fix)

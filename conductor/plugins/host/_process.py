@@ -258,13 +258,13 @@ class _Supervised(_Tree):
         finally:
             os.close(status_write)
         os.set_blocking(status_read, False)
-        self.watch = status_read
+        self.status_fd = self.watch = status_read
 
     def poll(self) -> int | None:
         if self.status is not None:
             return self.status
         try:
-            chunk = os.read(self.watch, 64)  # type: ignore[arg-type]
+            chunk = os.read(self.status_fd, 64)
         except BlockingIOError:
             return None
         self._line += chunk
@@ -310,9 +310,9 @@ class _Supervised(_Tree):
     def _wait_for_eof(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while (left := deadline - time.monotonic()) > 0:
-            select.select([self.watch], [], [], left)
+            select.select([self.status_fd], [], [], left)
             try:
-                if not os.read(self.watch, 64):  # type: ignore[arg-type]
+                if not os.read(self.status_fd, 64):
                     return True
             except BlockingIOError:
                 continue
@@ -321,9 +321,8 @@ class _Supervised(_Tree):
     def close(self) -> None:
         super().close()
         if self.watch is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.watch)
             self.watch = None
+            os.close(self.status_fd)
 
 
 class _Group(_Tree):

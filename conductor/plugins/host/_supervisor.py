@@ -23,7 +23,7 @@ Status lines on STATUS_FD: `exit N` (N as `Popen.returncode`: negative for a sig
 
 # Every import here costs each exec its start-up time: `_signal` is the C module behind `signal`,
 # which would also import enum, functools and collections (6 ms); and no `from __future__`.
-import _signal as signal
+import _signal as signal  # type: ignore[import-not-found]
 import ctypes
 import os
 import sys

@@ -124,25 +124,25 @@ def _exchange(
     parts = urlsplit(url)
     target = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), _URL_SAFE)
     sock = _net.connect(state, "http_request", url, host, port, timeout_ms, decision)
-    budget = state.budget(timeout_ms)
-    connection: _OnOurSocket
-    if scheme == "https":
-        connection = _HttpsOnOurSocket(
-            host,
-            port,
-            timeout=budget,
-            ssl_context=_net.tls_context(),
-            server_hostname=host,
-            assert_hostname=host,
-        )
-    else:
-        connection = _OnOurSocket(host, port, timeout=budget)
-    connection.our_socket = sock
     # The watchdog's own handle on the connection: TLS detaches `sock`, and http.client lets go
     # of its socket once a response is read.
     handle = sock.dup()
     watchdog: _net.Watchdog | None = None
+    connection: _OnOurSocket | None = None
     try:
+        budget = state.budget(timeout_ms)
+        if scheme == "https":
+            connection = _HttpsOnOurSocket(
+                host,
+                port,
+                timeout=budget,
+                ssl_context=_net.tls_context(),
+                server_hostname=host,
+                assert_hostname=host,
+            )
+        else:
+            connection = _OnOurSocket(host, port, timeout=budget)
+        connection.our_socket = sock
         watchdog = _net.Watchdog(budget, lambda: _net.shutdown_socket(handle))
         connection.connect()
         live = connection.sock
@@ -198,7 +198,8 @@ def _exchange(
     finally:
         if watchdog is not None:
             watchdog.cancel()
-        connection.close()
+        if connection is not None:
+            connection.close()
         sock.close()
         handle.close()
 
