@@ -12,6 +12,7 @@ from pathlib import Path
 import mido
 import rtmidi
 
+from conductor.engine.dispatcher import EventRecord, Reporter
 from conductor.engine.runner import Engine, RunOptions
 from tests.conftest import FIXTURES, Runner
 from tests.midi_helpers import RunningConductor, connect
@@ -43,6 +44,13 @@ def events_log() -> Path:
         / "event_logger"
         / "events.log"
     )
+
+
+class Finished(Reporter, list[EventRecord]):
+    """The records of finished events, in the order they finished."""
+
+    def finished(self, record: EventRecord) -> None:
+        self.append(record)
 
 
 def make_config(tmp_path: Path, label: str = "Pad") -> Path:
@@ -130,8 +138,8 @@ def test_sigterm_stops_cleanly_and_shuts_plugins_down(tmp_path: Path) -> None:
 def test_reload_keeps_plugins_warm_and_ignores_an_invalid_config(tmp_path: Path) -> None:
     config = make_config(tmp_path, label="Before")
     song = make_midi(tmp_path / "long.mid", [36] * 200, gap_ticks=48)  # a note every 50 ms
-    records = []
-    engine = Engine(config, RunOptions(replay=song), records.append, cache_dir=tmp_path / "cache")
+    records = Finished()
+    engine = Engine(config, RunOptions(replay=song), records, cache_dir=tmp_path / "cache")
     engine.load_plugins()
     engine.open_input()
     worker_before = next(iter(engine.workers.values()))
@@ -204,9 +212,12 @@ class TestOverJack:
             running.wait_stderr("disappeared")
             pads = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="tester-pads")
             pads.open_virtual_port("test-pads")
-            running.wait_stderr("reconnected")
-            time.sleep(0.2)
-            pads.send_message([0x90, 36, 20])
+            running.wait_stderr("is back; reconnected")
+            # The connection is made at JACK's next cycle: send until one arrives.
+            deadline = time.monotonic() + 10
+            while running.events.empty() and time.monotonic() < deadline:
+                pads.send_message([0x90, 36, 20])
+                time.sleep(0.05)
             assert running.next_event()["event"]["velocity"] == 20
         finally:
             assert running.stop() == 0

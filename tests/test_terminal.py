@@ -112,3 +112,42 @@ def test_run_on_a_terminal_asks_and_remembers_then_shows_the_live_view(tmp_path:
         Path(os.environ["XDG_DATA_HOME"]) / "conductor" / "plugin-data" / "fs_probe" / "hello.txt"
     )
     assert written.read_text() == "hi"
+
+
+def test_the_live_view_shows_plugin_text_without_letting_it_drive_the_terminal(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "escapes.toml"
+    config.write_text(
+        f"""
+[plugins]
+signature_policy = "unsigned"
+[[modes]]
+name = "Live"
+[[modes.mappings]]
+trigger = {{ Note = {{ note = 60 }} }}
+action = {{ WasmPlugin = {{ path = "{PLUGINS}/terminal_escapes.wasm" }} }}
+"""
+    )
+    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=100, time=0)])
+    midi = mido.MidiFile()
+    midi.tracks.append(track)
+    midi.save(tmp_path / "song.mid")
+    terminal = Terminal(
+        [
+            sys.executable,
+            "-m",
+            "conductor",
+            "run",
+            str(config),
+            "--replay",
+            str(tmp_path / "song.mid"),
+        ]
+    )
+    terminal.read_until("plugin calls 1")
+    screen = terminal.read_until("forged line")
+    assert terminal.close() == 0
+    # What the plugin logged is shown, made visible; none of its control bytes reached the
+    # terminal (rich's own drawing uses CSI sequences, never OSC 52, BEL or a bare CR).
+    assert r"\x1b]52;c;aGk=\x07\x1b[2J\x0dforged line" in screen
+    assert "\x1b]52" not in screen and "\x07" not in screen

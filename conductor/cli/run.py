@@ -26,7 +26,7 @@ from conductor._text import visible
 from conductor.cli._options import JsonOption, TrustStoreOption
 from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import load_config_plugins
-from conductor.engine.report import LineReporter, LiveReporter
+from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
 from conductor.engine.runner import RunOptions, run_engine
 from conductor.errors import UsageError
 from conductor.midi.ports import backend, input_names, output_names
@@ -118,12 +118,12 @@ def run_command(
         on_config=_protect(redactor),
     )
     # The event output passes the invocation's redactor like every other output.
-    reporter: LiveReporter | LineReporter
+    reporter: LiveReporter | LineReporter | JsonReporter
     if live:
         reporter = LiveReporter(console=RedactingConsole(redactor))
     else:
         stream = cast(TextIO, RedactingStream(sys.stdout, redactor))
-        reporter = LineReporter(stream, as_json=log_format == "json")
+        reporter = JsonReporter(stream) if log_format == "json" else LineReporter(stream)
 
     def start_live_view(_: object) -> None:
         if isinstance(reporter, LiveReporter):

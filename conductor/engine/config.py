@@ -336,10 +336,12 @@ def _substitute(value: Any, path: str, source: str, secrets: set[str]) -> Any:
 
 
 def _advanced(fields: Fields) -> trg.AdvancedSettings:
+    shutdown_ms = fields.integer("shutdown_timeout_ms", 2000, 0, 600_000)
     result = trg.AdvancedSettings(
         chord_timeout_ms=fields.integer("chord_timeout_ms", 50, 1, 10_000) or 50,
         double_tap_timeout_ms=fields.integer("double_tap_timeout_ms", 300, 1, 10_000) or 300,
         hold_threshold_ms=fields.integer("hold_threshold_ms", 2000, 1, 60_000) or 2000,
+        shutdown_timeout_ms=2000 if shutdown_ms is None else shutdown_ms,
     )
     fields.done()
     return result

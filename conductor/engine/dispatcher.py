@@ -1,25 +1,29 @@
 """From a MIDI event to actions: mode mappings before global ones, first match wins.
 
 Plugin calls go to the plugin's worker queue, delays to the scheduler, so `handle` returns in
-microseconds whatever the actions do.
+microseconds whatever the actions do — unless the input is a replay, which waits for room in a
+full queue instead of dropping (backpressure). Each event gets a sequence number and is reported
+(`Reporter.event`) before any of its work starts, so its line always comes before its results and
+event lines come in arrival order.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mido
 
+from conductor._timing import WallClock, wall_ms
 from conductor.engine import actions as act
 from conductor.engine.config import Config, Mapping
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.triggers import LongPress, TriggerMatcher
-from conductor.engine.workers import Job, PluginWorker
+from conductor.engine.workers import Job, PluginWorker, Undelivered
 from conductor.errors import ConductorError
 from conductor.midi.events import EventKind, MidiEvent
 from conductor.midi.outputs import OutputPorts
@@ -39,19 +43,46 @@ def plugin_key(action: act.WasmPlugin, config: Config) -> PluginKey:
     return path.resolve(), action.limits or config.plugins.limits
 
 
-@dataclass
+@dataclass(eq=False)
 class EventRecord:
-    """One event's journey, completed as its plugin calls finish; the reporter prints it."""
+    """One event's journey, completed as its plugin calls finish. `pending` counts the parts
+    still running; everything that changes after the record is announced is under `lock`."""
 
+    seq: int
     event: MidiEvent
     mode: str
     mapping: Mapping | None = None
     results: list[tuple[CallResult, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    pending: int = 0
+    undelivered: list[tuple[str, Undelivered]] = field(default_factory=list)  # (plugin, why)
+    pending: int = 1  # the dispatch itself, released once every action has started
+    announced: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-Reporter = Callable[[EventRecord], None]
+class Reporter:
+    """Receives an event's story in order: `event` once (before any result), then `result` and
+    `note` as they happen, then `finished` once. Override what you need."""
+
+    def event(self, record: EventRecord) -> None:
+        pass
+
+    def result(self, record: EventRecord, result: CallResult, latency_ms: float) -> None:
+        pass
+
+    def note(self, record: EventRecord, text: str) -> None:
+        pass
+
+    def finished(self, record: EventRecord) -> None:
+        pass
+
+
+@dataclass
+class _Work:
+    """What an event's actions start once it has been announced: plugin calls and delays."""
+
+    jobs: list[tuple[PluginWorker, Job]] = field(default_factory=list)
+    later: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
 
 
 class Dispatcher:
@@ -63,16 +94,24 @@ class Dispatcher:
         outputs: OutputPorts | None,
         report: Reporter,
         mode: str | None = None,
+        *,
+        backpressure: threading.Event | None = None,
+        sequence: Iterator[int] | None = None,
+        wall_clock: WallClock = wall_ms,
     ) -> None:
+        """`backpressure`: when given (a replay), full plugin queues are waited for until this
+        event is set (the engine stopping), instead of dropping calls."""
         self.config = config
         self.workers = workers
         self.scheduler = scheduler
         self.outputs = outputs
         self.report = report
+        self.backpressure = backpressure
+        self.wall_clock = wall_clock
+        self._sequence = sequence if sequence is not None else itertools.count(1)
         self.matcher = TriggerMatcher(config.advanced)
-        self.mode_index = config.mode_index(mode) if mode is not None else 0
-        if self.mode_index is None:
-            self.mode_index = 0
+        index = config.mode_index(mode) if mode is not None else None
+        self.mode_index: int = index if index is not None else 0
         self._lock = threading.Lock()
         self._templates: dict[int, tuple[PluginKey, RequestTemplate]] = {}
         for mapping in config.all_mappings():
@@ -85,6 +124,20 @@ class Dispatcher:
         self._by_mode = [mode.mappings + config.global_mappings for mode in config.modes]
         self._long_presses = [m for m in config.all_mappings() if isinstance(m.trigger, LongPress)]
 
+    def with_config(self, config: Config, workers: dict[PluginKey, PluginWorker]) -> Dispatcher:
+        """The dispatcher for a reloaded config: same mode, numbering, outputs and clocks."""
+        return Dispatcher(
+            config,
+            workers,
+            self.scheduler,
+            self.outputs,
+            self.report,
+            self.mode,
+            backpressure=self.backpressure,
+            sequence=self._sequence,
+            wall_clock=self.wall_clock,
+        )
+
     @property
     def mode(self) -> str:
         return self.config.modes[self.mode_index].name
@@ -93,7 +146,8 @@ class Dispatcher:
         return self._by_mode[self.mode_index]
 
     def handle(self, event: MidiEvent) -> EventRecord:
-        """Match one event and start its actions; the record is reported when they finish."""
+        """Match one event, announce it, and start its actions."""
+        work = _Work()
         with self._lock:
             matched = next(
                 (m for m in self._candidates() if self.matcher.matches(m.trigger, event)), None
@@ -101,77 +155,108 @@ class Dispatcher:
             self.matcher.observe(event, matched.trigger if matched else None)
             if matched is not None and isinstance(matched.trigger, LongPress):
                 self.matcher.mark_long_press_fired(matched.trigger, event)
-            record = EventRecord(
-                event, self.mode, matched, pending=1
-            )  # held until all actions started
+            record = EventRecord(next(self._sequence), event, self.mode, matched)
             if matched is not None:
-                self._run(matched.action, record, event)
-            finished = self._finish(record)
-        if finished:  # reported outside the lock: output must never hold up the next event
-            self.report(record)
+                self._run(matched.action, record, event, work)
+        self._start(record, work)
         return record
 
     def tick(self, now_ms: float, device: str = "") -> None:
-        """Fire long presses whose threshold passed while the note is still held."""
+        """Fire long presses whose threshold passed (by `now_ms`, on the events' monotonic
+        clock) while the note is still held."""
         if not self._long_presses:
             return
-        finished = []
+        started: list[tuple[EventRecord, _Work]] = []
         with self._lock:
             active = set(map(id, self._candidates()))
             mappings = [m for m in self._long_presses if id(m) in active]
-            due = self.matcher.due_long_presses([m.trigger for m in mappings], now_ms)
+            triggers = [m.trigger for m in mappings if isinstance(m.trigger, LongPress)]
+            due = self.matcher.due_long_presses(triggers, now_ms)
             for trigger, channel, velocity in due:
                 mapping = next(m for m in mappings if m.trigger is trigger)
-                wall_ms = time.time_ns() // 1_000_000
                 event = MidiEvent(
-                    EventKind.NOTE_ON, channel, now_ms, wall_ms, device, trigger.note, velocity
+                    EventKind.NOTE_ON,
+                    channel,
+                    now_ms,
+                    self.wall_clock(),
+                    device,
+                    trigger.note,
+                    velocity,
                 )
-                record = EventRecord(event, self.mode, mapping, pending=1)
-                self._run(mapping.action, record, event)
-                if self._finish(record):
-                    finished.append(record)
-        for record in finished:
-            self.report(record)
+                record = EventRecord(next(self._sequence), event, self.mode, mapping)
+                work = _Work()
+                self._run(mapping.action, record, event, work)
+                started.append((record, work))
+        for record, work in started:
+            self._start(record, work)
 
-    @staticmethod
-    def _finish(record: EventRecord) -> bool:
-        """Count one part of the record done (call under the lock); True when it is complete."""
-        record.pending -= 1
-        return record.pending == 0
+    # -- starting work, outside the dispatcher's lock ----------------------------------------
 
-    def _run(self, action: act.Action, record: EventRecord, event: MidiEvent) -> None:
+    def _start(self, record: EventRecord, work: _Work) -> None:
+        """Announce, then queue the calls (a replay may wait here) and arm the delays."""
+        with record.lock:
+            record.announced = True
+        self.report.event(record)
+        self._launch(work)
+        self._release(record)
+
+    def _launch(self, work: _Work) -> None:
+        for worker, job in work.jobs:
+            worker.submit(job, self.backpressure)
+        for delay_ms, callback in work.later:
+            self.scheduler.call_later(delay_ms, callback)
+
+    def _release(self, record: EventRecord) -> None:
+        """One part of the record is done; the last one reports it finished."""
+        with record.lock:
+            record.pending -= 1
+            finished = record.pending == 0
+        if finished:
+            self.report.finished(record)
+
+    def _note(self, record: EventRecord, text: str) -> None:
+        with record.lock:
+            record.notes.append(text)
+            announced = record.announced
+        if announced:
+            self.report.note(record, text)
+
+    # -- actions, under the dispatcher's lock ------------------------------------------------
+
+    def _run(self, action: act.Action, record: EventRecord, event: MidiEvent, work: _Work) -> None:
         if isinstance(action, act.WasmPlugin):
-            self._call_plugin(action, record, event)
+            self._call_plugin(action, record, event, work)
         elif isinstance(action, act.ModeChange):
             index = self.config.mode_index(action.mode)
             if index is not None:
                 self.mode_index = index
-                record.notes.append(f"mode -> {action.mode}")
+                self._note(record, f"mode -> {action.mode}")
         elif isinstance(action, act.Sequence):
-            self._run_sequence(list(action.actions), record, event)
+            self._run_sequence(list(action.actions), record, event, work)
         elif isinstance(action, act.Delay):
             pass  # a bare Delay outside a sequence has nothing to delay
         elif isinstance(action, act.SendMidi):
             self._send_midi(action, record)
 
     def _run_sequence(
-        self, remaining: list[act.Action], record: EventRecord, event: MidiEvent
+        self, remaining: list[act.Action], record: EventRecord, event: MidiEvent, work: _Work
     ) -> None:
         while remaining:
             action = remaining.pop(0)
             if isinstance(action, act.Delay):
-                record.pending += 1
+                with record.lock:
+                    record.pending += 1
 
                 def resume(rest: list[act.Action] = remaining) -> None:
+                    later = _Work()
                     with self._lock:
-                        self._run_sequence(rest, record, event)
-                        finished = self._finish(record)
-                    if finished:
-                        self.report(record)
+                        self._run_sequence(rest, record, event, later)
+                    self._launch(later)
+                    self._release(record)
 
-                self.scheduler.call_later(action.ms, resume)
+                work.later.append((action.ms, resume))
                 return
-            self._run(action, record, event)
+            self._run(action, record, event, work)
 
     def _context(self, event: MidiEvent, mapping: Mapping | None) -> EventContext:
         """The request's context; `trigger` names the trigger type that fired (Note, CC, …)."""
@@ -189,39 +274,45 @@ class Dispatcher:
             event.device,
         )
 
-    def _call_plugin(self, action: act.WasmPlugin, record: EventRecord, event: MidiEvent) -> None:
+    def _call_plugin(
+        self, action: act.WasmPlugin, record: EventRecord, event: MidiEvent, work: _Work
+    ) -> None:
         key, template = self._templates[id(action)]
         worker = self.workers.get(key)
         if worker is None:
-            record.notes.append(f"{action.path}: not loaded")
+            self._note(record, f"{action.path}: not loaded")
             return
         context = self._context(event, record.mapping)
-        record.pending += 1
+        with record.lock:
+            record.pending += 1
 
         def done(result: CallResult, latency_ms: float) -> None:
-            with self._lock:
+            with record.lock:
                 record.results.append((result, latency_ms))
-                finished = self._finish(record)
-            if finished:
-                self.report(record)
+            self.report.result(record, result, latency_ms)
+            self._release(record)
 
-        if not worker.submit(Job(template.render(context), event.time_ms, done)):
-            record.pending -= 1
-            record.notes.append(f"{worker.name}: queue full, dropped")
+        def undelivered(why: Undelivered, line: str) -> None:
+            with record.lock:
+                record.undelivered.append((worker.name, why))
+            self._note(record, line)
+            self._release(record)
+
+        work.jobs.append((worker, Job(template.render(context), event.time_ms, done, undelivered)))
 
     def _send_midi(self, action: act.SendMidi, record: EventRecord) -> None:
         if self.outputs is None:
-            record.notes.append("SendMidi: no MIDI backend")
+            self._note(record, "SendMidi: no MIDI backend")
             return
         try:
             message = mido.Message(
                 action.message_type, channel=action.channel, **dict(action.fields)
             )
             self.outputs.send(action.port, action.virtual, message)
-            record.notes.append(f"sent {action.message_type} to {action.port}")
+            self._note(record, f"sent {action.message_type} to {action.port}")
         except ConductorError as exc:
-            record.notes.append(exc.diagnostics())
+            self._note(record, exc.diagnostics())
             _log.warning("%s", exc.diagnostics())
         except (ValueError, TypeError, OSError) as exc:
-            record.notes.append(f"SendMidi failed: {exc}")
+            self._note(record, f"SendMidi failed: {exc}")
             _log.warning("SendMidi to %s failed: %s", action.port, exc)

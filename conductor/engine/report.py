@@ -1,5 +1,10 @@
-"""What `conductor run` shows: a live view on a terminal, one line per event otherwise, or one
-JSON object per event for machines."""
+"""What `conductor run` shows: a live view on a terminal, lines otherwise, or one JSON object per
+event for machines.
+
+Text lines come in the order the dispatcher reports: each event's line (with its sequence number)
+when it arrives, then its results as they finish. Everything a plugin wrote or caused (log lines,
+output, errors) passes through `visible()`, so a plugin cannot drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +21,13 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from conductor.engine.dispatcher import EventRecord
+from conductor._text import visible
+from conductor.engine.dispatcher import EventRecord, Reporter
+from conductor.engine.workers import Undelivered
+from conductor.plugins.runtime import CallResult
 from conductor.plugins.sandbox import LOG_LEVELS
+
+MAX_OUTPUT_LINES = 20  # of a plugin's stdout and stderr, per call, in text mode
 
 
 @dataclass
@@ -26,7 +36,9 @@ class Counters:
     matched: int = 0
     plugin_calls: int = 0
     plugin_errors: int = 0
-    dropped: int = 0
+    undelivered: dict[Undelivered, int] = field(
+        default_factory=lambda: dict.fromkeys(Undelivered, 0)
+    )
     by_plugin: dict[str, int] = field(default_factory=dict)
 
     def count(self, record: EventRecord) -> None:
@@ -36,7 +48,19 @@ class Counters:
             self.plugin_calls += 1
             self.plugin_errors += not result.ok
             self.by_plugin[result.plugin] = self.by_plugin.get(result.plugin, 0) + 1
-        self.dropped += sum("dropped" in note for note in record.notes)
+        for _, why in record.undelivered:
+            self.undelivered[why] += 1
+
+    def summary(self) -> str:
+        return " · ".join(
+            [
+                f"events {self.events}",
+                f"matched {self.matched}",
+                f"plugin calls {self.plugin_calls}",
+                f"errors {self.plugin_errors}",
+                *(f"{why.value} {count}" for why, count in self.undelivered.items()),
+            ]
+        )
 
 
 def _clock(record: EventRecord) -> str:
@@ -50,9 +74,14 @@ def _mapping_name(record: EventRecord) -> str:
     return record.mapping.description or type(record.mapping.trigger).__name__
 
 
+def _failure(result: CallResult) -> str:
+    return visible(result.error or f"returned {result.code}")
+
+
 def record_json(record: EventRecord) -> dict[str, Any]:
     event = record.event
     return {
+        "seq": record.seq,
         "time_ms": event.wall_ms,
         "event": {
             "type": event.kind.value,
@@ -69,55 +98,81 @@ def record_json(record: EventRecord) -> dict[str, Any]:
             {**result.to_json(), "latency_ms": round(latency, 3)}
             for result, latency in record.results
         ],
+        "undelivered": [{"plugin": name, "reason": why.value} for name, why in record.undelivered],
         "notes": record.notes,
     }
 
 
-class LineReporter:
-    """One line per event (plus the plugins' own log lines beneath it), or JSON lines."""
+class LineReporter(Reporter):
+    """One line per event as it arrives, then one per plugin result (with the plugin's own log
+    lines beneath it) as each finishes, and late notes (a drop, a delayed mode change)."""
 
-    def __init__(self, stream: TextIO | None = None, as_json: bool = False) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.as_json = as_json
-        self.counters = Counters()
         self._lock = threading.Lock()
 
-    def __call__(self, record: EventRecord) -> None:
+    def _write(self, text: str) -> None:
         with self._lock:
-            self.counters.count(record)
-            if self.as_json:
-                self.stream.write(json.dumps(record_json(record), ensure_ascii=False) + "\n")
-            else:
-                self.stream.write(self._line(record))
+            self.stream.write(text)
             self.stream.flush()
 
-    def _line(self, record: EventRecord) -> str:
-        parts = [_clock(record), record.event.describe(), f"[{record.mode}]", _mapping_name(record)]
-        lines = []
-        for result, latency in record.results:
-            status = "ok" if result.ok else f"FAILED: {result.error or f'returned {result.code}'}"
-            parts.append(
-                f"{result.plugin} {status} ({result.wall_ms:.2f} ms, fuel {result.fuel}, "
-                f"started {latency:.2f} ms after the event)"
+    def event(self, record: EventRecord) -> None:
+        parts = [
+            f"{_clock(record)} #{record.seq}",
+            record.event.describe(),
+            f"[{record.mode}]",
+            _mapping_name(record),
+            *map(visible, record.notes),
+        ]
+        self._write(" | ".join(parts) + "\n")
+
+    def result(self, record: EventRecord, result: CallResult, latency_ms: float) -> None:
+        name = visible(result.plugin)
+        lines = [
+            f"{_clock(record)} #{record.seq} -> {name} "
+            f"{'ok' if result.ok else 'FAILED: ' + _failure(result)} "
+            f"({result.wall_ms:.2f} ms, fuel {result.fuel}, started {latency_ms:.2f} ms after "
+            "the event)"
+        ]
+        for level, text in result.output.logs:
+            lines.append(f"    {name} {LOG_LEVELS.get(level, level)}: {visible(text)}")
+        for stream, text in (("stdout", result.output.stdout), ("stderr", result.output.stderr)):
+            lines.extend(
+                f"    {name} {stream}: {visible(line)}"
+                for line in text.splitlines()[:MAX_OUTPUT_LINES]
             )
-            for level, text in result.output.logs:
-                lines.append(f"    {result.plugin} {LOG_LEVELS.get(level, level)}: {text}")
-            for stream, text in (
-                ("stdout", result.output.stdout),
-                ("stderr", result.output.stderr),
-            ):
-                lines.extend(
-                    f"    {result.plugin} {stream}: {line}" for line in text.splitlines()[:20]
-                )
-        parts.extend(record.notes)
-        return " | ".join(parts) + "\n" + "".join(line + "\n" for line in lines)
+        self._write("".join(line + "\n" for line in lines))
+
+    def note(self, record: EventRecord, text: str) -> None:
+        self._write(f"{_clock(record)} #{record.seq} | {visible(text)}\n")
 
     def close(self) -> None:
-        self.stream.flush()
+        with self._lock:
+            self.stream.flush()
 
 
-class LiveReporter:
-    """A rich live view: recent events with their mapping, plugin, result, time and fuel."""
+class JsonReporter(Reporter):
+    """One JSON object per event once all its work is done; `seq` gives the arrival order."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+
+    def finished(self, record: EventRecord) -> None:
+        # ensure_ascii: C1 controls and bidirectional overrides stay escaped on a terminal too.
+        line = json.dumps(record_json(record), ensure_ascii=True) + "\n"
+        with self._lock:
+            self.stream.write(line)
+            self.stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self.stream.flush()
+
+
+class LiveReporter(Reporter):
+    """A rich live view: recent events with their mapping, plugin, result, time and fuel. It is
+    drawn at its own refresh rate, so a burst of events costs no redraws."""
 
     def __init__(self, console: Console | None = None, rows: int = 15) -> None:
         self.console = console or Console()
@@ -126,56 +181,49 @@ class LiveReporter:
         self._recent: deque[EventRecord] = deque(maxlen=rows)
         self._lock = threading.Lock()
         self._live = Live(
-            self._render(), console=self.console, refresh_per_second=10, transient=False
+            console=self.console,
+            refresh_per_second=10,
+            transient=False,
+            get_renderable=self._render,
         )
 
     def start(self) -> None:
         """Begin drawing; called once loading (and any approval prompts) is over."""
         self._live.start()
 
-    def __call__(self, record: EventRecord) -> None:
+    def event(self, record: EventRecord) -> None:
         with self._lock:
-            self.counters.count(record)
             self.mode = record.mode
             self._recent.append(record)
-            self._live.update(self._render())
+
+    def finished(self, record: EventRecord) -> None:
+        with self._lock:
+            self.counters.count(record)
 
     def _render(self) -> Table:
-        c = self.counters
-        title = (
-            f"mode [bold]{escape(self.mode or '-')}[/] · events {c.events} · matched {c.matched} · "
-            f"plugin calls {c.plugin_calls} · errors {c.plugin_errors} · dropped {c.dropped}"
-        )
+        with self._lock:
+            records = list(self._recent)
+            title = f"mode [bold]{escape(self.mode or '-')}[/] · {escape(self.counters.summary())}"
         table = Table(
-            "time", "event", "mapping", "plugin", "result", "ms", "fuel", title=title, expand=True
+            "#", "time", "event", "mapping", "plugin", "result", "ms", "fuel", title=title
         )
-        for record in self._recent:
-            results = record.results or [None]  # type: ignore[list-item]
-            for entry in results:
-                if entry is None:
-                    table.add_row(
-                        _clock(record),
-                        record.event.describe(),
-                        escape(_mapping_name(record)),
-                        "",
-                        escape("; ".join(record.notes)),
-                        "",
-                        "",
-                    )
-                    continue
-                result, _ = entry
-                outcome = (
-                    "[green]ok[/]"
-                    if result.ok
-                    else f"[red]{escape(result.error or str(result.code))}[/]"
-                )
-                last_log = result.output.logs[-1][1] if result.output.logs else ""
+        table.expand = True
+        for record in records:
+            with record.lock:
+                results, notes, pending = list(record.results), list(record.notes), record.pending
+            common = (str(record.seq), _clock(record), record.event.describe())
+            mapping = escape(_mapping_name(record))
+            note_text = escape(visible("; ".join(notes)))
+            if not results:
+                table.add_row(*common, mapping, "", "…" if pending else note_text, "", "")
+            for result, _ in results:
+                last_log = visible(result.output.logs[-1][1][:60]) if result.output.logs else ""
+                outcome = "[green]ok[/]" if result.ok else f"[red]{escape(_failure(result))}[/]"
                 table.add_row(
-                    _clock(record),
-                    record.event.describe(),
-                    escape(_mapping_name(record)),
-                    escape(result.plugin),
-                    f"{outcome} {escape(last_log[:60])}",
+                    *common,
+                    mapping,
+                    escape(visible(result.plugin)),
+                    f"{outcome} {escape(last_log)}",
                     f"{result.wall_ms:.2f}",
                     str(result.fuel),
                 )

@@ -1,9 +1,18 @@
 """`conductor run`: load a config and its plugins, listen to one MIDI input, dispatch events,
-reload the config when it changes, and shut everything down cleanly."""
+reload the config when it changes, and shut everything down within a budget.
+
+Shutdown (SPEC §10): a signal stops the input; queued calls and due delays get
+`shutdown_timeout_ms` to finish; what is left is abandoned with a count, each idle plugin's
+`shutdown` is called, and a worker still stuck in a call is left to the process exit. A replay that
+reaches its end instead finishes every queued call (nothing of a file is lost), unless a signal
+comes; a second signal exits at once.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import signal
 import threading
 import time
@@ -13,6 +22,8 @@ from pathlib import Path
 
 import mido
 
+from conductor._text import visible
+from conductor._timing import Clock
 from conductor.engine.actions import SendMidi, flatten
 from conductor.engine.config import Config, load_config
 from conductor.engine.dispatcher import Dispatcher, PluginKey, Reporter
@@ -21,7 +32,6 @@ from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker
 from conductor.errors import ConductorError, UsageError
-from conductor.midi.events import from_mido
 from conductor.midi.inputs import EndOfInput, MidiInput, PortInput, ReplayInput, VirtualInput
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
@@ -31,6 +41,8 @@ from conductor.plugins.runtime import PluginHost
 
 _log = logging.getLogger("conductor.engine")
 RECEIVE_TIMEOUT_S = 0.02
+SHUTDOWN_POLL_S = 0.02
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # a second signal: exit at once
 
 
 @dataclass(frozen=True)
@@ -55,15 +67,18 @@ class Engine:
         options: RunOptions,
         report: Reporter,
         cache_dir: Path | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.config_path = config_path
         self.options = options
         self.report = report
+        self.clock = clock
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
         self.config: Config = self._load_config()
         self.host = PluginHost(cache_dir if cache_dir is not None else module_cache_dir())
-        self.scheduler = Scheduler()
+        self.scheduler = Scheduler(clock)
+        self.scheduler.start()
         self.workers: dict[PluginKey, PluginWorker] = {}
         self.midi: mido.Backend | None = None
         self.outputs: OutputPorts | None = None
@@ -98,7 +113,9 @@ class Engine:
                 f"{self.config_path}: {first.where}: {first.error.diagnostics()}"
             )
         self.workers = {
-            finding.key: PluginWorker(finding.loaded) for finding in findings if finding.loaded
+            finding.key: PluginWorker(finding.loaded, clock=self.clock)
+            for finding in findings
+            if finding.loaded
         }
 
     def open_input(self) -> MidiInput:
@@ -155,39 +172,52 @@ class Engine:
         source = self.input or self.open_input()
         self._replay_outputs()
         self.dispatcher = Dispatcher(
-            self.config, self.workers, self.scheduler, self.outputs, self.report
+            self.config,
+            self.workers,
+            self.scheduler,
+            self.outputs,
+            self.report,
+            backpressure=self.stop_requested if source.lossless else None,
+            sequence=itertools.count(1),
         )
         self._install_signal_handlers()
         self._start_watcher()
         _log.info(
             "listening on %s with %d plugin(s); Ctrl-C to stop", source.name, len(self.workers)
         )
-        deadline = time.monotonic() + self.options.duration if self.options.duration else None
+        deadline = self.clock() + self.options.duration if self.options.duration else None
+        finished_input = False
         try:
             while not self.stop_requested.is_set():
-                if deadline is not None and time.monotonic() >= deadline:
+                if deadline is not None and self.clock() >= deadline:
                     break
                 try:
-                    received = source.receive(RECEIVE_TIMEOUT_S)
+                    event = source.receive(RECEIVE_TIMEOUT_S)
                 except EndOfInput:
+                    finished_input = True
                     break
-                if received is not None:
-                    message, arrived_ms = received
-                    event = from_mido(message, arrived_ms, time.time_ns() // 1_000_000, source.name)
-                    if event is not None:
-                        self.dispatcher.handle(event)
-                self.dispatcher.tick(time.monotonic() * 1000.0, source.name)
+                if event is not None:
+                    self.dispatcher.handle(event)
+                self.dispatcher.tick(self.clock() * 1000.0, source.name)
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
                     self.reload()
         finally:
-            self.shutdown()
+            self.shutdown(finish_queues=finished_input)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
+
+        def on_signal(signum: int, _frame: object) -> None:
+            if not self.stop_requested.is_set():
+                self.stop_requested.set()
+                return
+            os.write(2, b"error: interrupted again: exiting at once\n")
+            os._exit(EXIT_CODES.get(signal.Signals(signum), 130))
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self.stop_requested.set())
+            signal.signal(signum, on_signal)
 
     def _watched_files(self) -> set[Path]:
         """What decides the running terms: the config, the grants store and the trust store."""
@@ -249,9 +279,7 @@ class Engine:
             return False
         retired = [worker for key, worker in self.workers.items() if workers.get(key) is not worker]
         assert self.dispatcher is not None
-        self.dispatcher = Dispatcher(
-            config, workers, self.scheduler, self.outputs, self.report, mode=self.dispatcher.mode
-        )
+        self.dispatcher = self.dispatcher.with_config(config, workers)
         self.config, self.workers = config, workers
         for worker in retired:
             worker.stop()
@@ -266,21 +294,98 @@ class Engine:
         )
         return True
 
-    def shutdown(self) -> None:
-        """Stop input, let due delays run, drain each plugin's queue, call every `shutdown`."""
+    def shutdown(self, finish_queues: bool = False) -> None:
+        """Stop input, let queued calls and due delays finish (all of them with `finish_queues`,
+        else within the shutdown budget), abandon the rest, and shut every plugin down."""
         self._watch_stop.set()
         if self.input is not None:
             self.input.close()
-        self.scheduler.stop(drain=True)
-        for worker in self.workers.values():
-            result = worker.stop()
-            if result.error:
-                _log.warning("%s", result.error)
+        budget_ms = self.config.advanced.shutdown_timeout_ms
+        deadline = None if finish_queues else self._start_budget(budget_ms)
+        if finish_queues and (waiting := self._waiting_for()):
+            _log.info("end of input: finishing %s; Ctrl-C to stop waiting", ", ".join(waiting))
+        # Delays first: when they fall due they still queue plugin calls.
+        while self.scheduler.pending(before=deadline):
+            deadline = self._wait_a_little(deadline, budget_ms)
+            if deadline is not None and self.clock() >= deadline:
+                break
+        abandoned_delays = self.scheduler.stop()
+        workers = list(self.workers.values())
+        for worker in workers:
+            worker.close()
+        while not all(worker.join(0) for worker in workers):
+            deadline = self._wait_a_little(deadline, budget_ms)
+            if deadline is not None and self.clock() >= deadline:
+                break
+        stuck = {worker: worker.pending() for worker in workers if not worker.join(0)}
+        abandoned = {worker.name: worker.abandon() for worker in stuck}
+        self._report_shutdown(workers, abandoned, abandoned_delays, budget_ms)
+        for what in stuck.values():
+            _log.warning("left running at the deadline, without its shutdown call: %s", what)
         if self.outputs is not None:
             self.outputs.close()
         if self._watcher is not None:
-            self._watcher.join(timeout=1)
+            self._watcher.join(timeout=0.5)
         self.host.close()
+
+    def _waiting_for(self) -> list[str]:
+        """What shutdown still waits for: each busy plugin with its calls, and delays."""
+        waiting = [text for worker in self.workers.values() if (text := worker.pending())]
+        delays = self.scheduler.pending()
+        if delays:
+            waiting.append(f"{delays} delayed action(s)")
+        return waiting
+
+    def _start_budget(self, budget_ms: int) -> float:
+        """The shutdown deadline, announced with what it waits for."""
+        if waiting := self._waiting_for():
+            _log.warning(
+                "stopping: waiting up to %.1f s for %s; Ctrl-C again to quit at once",
+                budget_ms / 1000,
+                ", ".join(waiting),
+            )
+        return self.clock() + budget_ms / 1000
+
+    def _wait_a_little(self, deadline: float | None, budget_ms: int) -> float | None:
+        """Sleep one poll step; a signal while finishing a replay's queues starts the budget."""
+        if deadline is None and self.stop_requested.is_set():
+            deadline = self._start_budget(budget_ms)
+        time.sleep(SHUTDOWN_POLL_S)
+        return deadline
+
+    def _report_shutdown(
+        self,
+        workers: list[PluginWorker],
+        abandoned: dict[str, int],
+        abandoned_delays: int,
+        budget_ms: int,
+    ) -> None:
+        if abandoned or abandoned_delays:
+            detail = [f"{name}: {count}" for name, count in abandoned.items()]
+            if abandoned_delays:
+                detail.append(f"{abandoned_delays} delayed action(s)")
+            _log.warning(
+                "stopped after the %d ms shutdown budget: abandoned %d call(s) (%s)",
+                budget_ms,
+                sum(abandoned.values()),
+                ", ".join(detail),
+            )
+        for worker in workers:
+            counts = worker.counts
+            if worker.shutdown_result is not None and worker.shutdown_result.error:
+                _log.warning("%s", visible(worker.shutdown_result.error))
+            lost = {k: v for k, v in counts.items() if k != "calls" and v}
+            if lost:
+                _log.warning(
+                    "%s: %d call(s); %s",
+                    worker.name,
+                    counts["calls"],
+                    ", ".join(f"{count} {kind}" for kind, count in lost.items()),
+                )
+        if self.input is not None and self.input.dropped:
+            _log.warning(
+                "%s: %d event(s) dropped at the input", self.input.name, self.input.dropped
+            )
 
 
 def run_engine(

@@ -16,6 +16,7 @@ class AdvancedSettings:
     chord_timeout_ms: int = 50
     double_tap_timeout_ms: int = 300
     hold_threshold_ms: int = 2000
+    shutdown_timeout_ms: int = 2000  # how long a stopping `run` lets queued calls finish
 
 
 @dataclass(frozen=True)

@@ -1,77 +1,214 @@
-"""One worker thread and bounded queue per plugin: calls to a plugin stay in order, a slow
-plugin delays only its own queue, and an overflowing queue drops with a counted warning.
+"""One worker thread and bounded queue per plugin: calls to a plugin stay in order, a slow or
+failing plugin delays only its own queue.
 
-The worker is the only thread that touches its plugin's store after loading.
+Every job ends in exactly one way, reported to its owner: done (with the plugin's result) or
+undelivered — dropped (a live queue was full), skipped (the plugin is backing off after failing)
+or abandoned (shutdown ran out of time). A plugin whose calls fail (trap, limit) is re-instantiated
+with backoff; while it waits, its events are skipped and counted rather than queued, so it never
+holds up the input. The worker is the only thread that touches its plugin's store after loading,
+`shutdown` included.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
+from conductor._text import visible
+from conductor._timing import Backoff, Clock
 from conductor.plugins.loader import LoadedPlugin
 from conductor.plugins.runtime import CallResult
 
 _log = logging.getLogger("conductor.engine")
 QUEUE_CAPACITY = 256
+RETRY_FIRST_S, RETRY_MAX_S = 0.1, 30.0  # backoff of a failing plugin (SPEC §10)
+SUBMIT_POLL_S = 0.05  # a waiting submit re-checks its stop event this often
 
 
-@dataclass(slots=True)
+class Undelivered(StrEnum):
+    DROPPED = "dropped"  # live input, queue full
+    SKIPPED = "skipped"  # the plugin is backing off after failures
+    ABANDONED = "abandoned"  # shutdown ran out of time, or stopped a waiting replay
+
+
+@dataclass(slots=True, eq=False)
 class Job:
     request: bytes
     arrived_ms: float  # monotonic arrival of the MIDI event
-    done: Callable[[CallResult, float], None] | None = None  # (result, latency to start in ms)
-
-
-_STOP = object()
+    done: Callable[[CallResult, float], None]  # (result, latency to start in ms)
+    undelivered: Callable[[Undelivered, str], None]  # (why, a line saying so)
+    settled: bool = False
 
 
 class PluginWorker:
-    def __init__(self, loaded: LoadedPlugin, capacity: int = QUEUE_CAPACITY) -> None:
+    def __init__(
+        self, loaded: LoadedPlugin, capacity: int = QUEUE_CAPACITY, clock: Clock = time.monotonic
+    ) -> None:
         self.loaded = loaded
         self.name = loaded.plugin.name
-        self.dropped = 0
-        self._queue: queue.Queue[Job | object] = queue.Queue(maxsize=capacity)
+        self.clock = clock
+        self.capacity = capacity
+        self.backoff = Backoff(RETRY_FIRST_S, RETRY_MAX_S, clock)
+        self.counts = {"calls": 0, "failed": 0, **{kind.value: 0 for kind in Undelivered}}
+        self.shutdown_result: CallResult | None = None
+        self._jobs: deque[Job] = deque()
+        self._lock = threading.Condition()
+        self._running: Job | None = None
+        self._in_shutdown = False
+        self._closing = False
+        self._abandoned = False
         self._thread = threading.Thread(target=self._run, name=f"plugin-{self.name}", daemon=True)
         self._thread.start()
 
-    def submit(self, job: Job) -> bool:
-        """Queue a call; False (and a logged, counted drop) when the queue is full."""
-        try:
-            self._queue.put_nowait(job)
-            return True
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
-                _log.warning(
-                    "%s: queue full (%d waiting), dropped %d event(s) so far",
-                    self.name,
-                    self._queue.maxsize,
-                    self.dropped,
-                )
-            return False
+    # -- the engine's side -------------------------------------------------------------------
+
+    def submit(self, job: Job, stop: threading.Event | None = None) -> bool:
+        """Queue a call. Without `stop` (live input) a full queue drops it; with `stop` (a replay,
+        which can wait) it waits for room until `stop` is set. False when not queued: the job has
+        then been settled as undelivered."""
+        with self._lock:
+            while len(self._jobs) >= self.capacity and not self._closing:
+                if stop is None:
+                    why, line = Undelivered.DROPPED, f"queue full ({self.capacity}), dropped"
+                    break
+                if stop.is_set():
+                    why, line = Undelivered.ABANDONED, "abandoned: stopping"
+                    break
+                self._lock.wait(SUBMIT_POLL_S)
+            else:
+                if not self._closing:
+                    self._jobs.append(job)
+                    self._lock.notify_all()
+                    return True
+                why, line = Undelivered.ABANDONED, "abandoned: stopping"
+        self._undeliver(job, why, line)
+        return False
+
+    @property
+    def queued(self) -> int:
+        return len(self._jobs)
+
+    def pending(self) -> str | None:
+        """What this worker still has to do, for the shutdown message; None when idle."""
+        with self._lock:
+            if self._in_shutdown:
+                return f"{self.name} (in its shutdown call)"
+            running = self._running is not None
+            if not running and not self._jobs:
+                return None
+            return f"{self.name} ({int(running)} running, {len(self._jobs)} queued)"
+
+    def close(self) -> None:
+        """Take no more jobs; the thread finishes the queue, then calls the plugin's shutdown."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+
+    def join(self, timeout: float | None) -> bool:
+        """Wait for the thread to finish (queue done, shutdown called); True if it did."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def abandon(self) -> int:
+        """Give up on this worker (the shutdown budget is spent): settle its queued and running
+        jobs as abandoned and leave its thread, a daemon, to the process exit. How many jobs."""
+        with self._lock:
+            self._abandoned = self._closing = True
+            jobs = [*([self._running] if self._running else []), *self._jobs]
+            self._jobs.clear()
+            self._lock.notify_all()
+        for job in jobs:
+            self._undeliver(job, Undelivered.ABANDONED, "abandoned at shutdown")
+        return len(jobs)
+
+    def stop(self) -> CallResult | None:
+        """Finish the queue and shut the plugin down (a plugin retired by a reload)."""
+        self.close()
+        self.join(None)
+        return self.shutdown_result
+
+    # -- the worker thread -------------------------------------------------------------------
 
     def _run(self) -> None:
-        plugin = self.loaded.plugin
         while True:
-            job = self._queue.get()
-            if job is _STOP:
-                break
-            assert isinstance(job, Job)
-            latency_ms = time.monotonic() * 1000.0 - job.arrived_ms
-            result = plugin.execute(job.request)
-            if job.done is not None:
-                try:
-                    job.done(result, latency_ms)
-                except Exception:  # a reporting bug must not stop the plugin's worker
-                    _log.exception("%s: result handler failed", self.name)
+            with self._lock:
+                while not self._jobs and not self._closing:
+                    self._lock.wait()
+                if self._abandoned:
+                    return
+                if not self._jobs:
+                    self._in_shutdown = True
+                    break
+                job = self._running = self._jobs.popleft()
+                self._lock.notify_all()  # room for a submit that waits
+            self._serve(job)
+            with self._lock:
+                self._running = None
+        self.shutdown_result = self.loaded.plugin.shutdown()
+        with self._lock:
+            self._in_shutdown = False
 
-    def stop(self) -> CallResult:
-        """Drain the queue, then shut the plugin down on its own thread's behalf."""
-        self._queue.put(_STOP)
-        self._thread.join()
-        return self.loaded.plugin.shutdown()
+    def _serve(self, job: Job) -> None:
+        if not self.backoff.ready():
+            self._undeliver(
+                job,
+                Undelivered.SKIPPED,
+                f"skipped: failed {self.backoff.failures} time(s) in a row, "
+                f"next try in {self.backoff.remaining_s() * 1000:.0f} ms",
+            )
+            return
+        latency_ms = self.clock() * 1000.0 - job.arrived_ms
+        result = self.loaded.plugin.execute(job.request)
+        self.counts["calls"] += 1
+        if result.error is not None:  # a fault (trap, limit, broken ABI), not a plugin's code
+            self.counts["failed"] += 1
+            wait = self.backoff.failed()
+            if wait:
+                _log.warning(
+                    "%s failed %d times in a row; next try in %.1f s, its events meanwhile are "
+                    "skipped (%s)",
+                    self.name,
+                    self.backoff.failures,
+                    wait,
+                    visible(result.error),
+                )
+        elif self.backoff.failures:
+            _log.warning(
+                "%s works again after %d failure(s) in a row (%d event(s) skipped so far)",
+                self.name,
+                self.backoff.failures,
+                self.counts[Undelivered.SKIPPED],
+            )
+            self.backoff.succeeded()
+        if self._claim(job):
+            try:
+                job.done(result, latency_ms)
+            except Exception:  # a reporting bug must not stop the plugin's worker
+                _log.exception("%s: result handler failed", self.name)
+
+    def _claim(self, job: Job) -> bool:
+        """True once per job: whoever settles it first (the thread, or `abandon`) reports it."""
+        with self._lock:
+            if job.settled:
+                return False
+            job.settled = True
+            return True
+
+    def _undeliver(self, job: Job, why: Undelivered, line: str) -> None:
+        with self._lock:
+            if job.settled:
+                return
+            job.settled = True
+            self.counts[why] += 1
+            count = self.counts[why]
+        if why is not Undelivered.ABANDONED and (count == 1 or count % 100 == 0):
+            _log.warning("%s: %s; %d event(s) %s so far", self.name, line, count, why.value)
+        try:
+            job.undelivered(why, f"{self.name}: {line}")
+        except Exception:
+            _log.exception("%s: result handler failed", self.name)

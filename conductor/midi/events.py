@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-import mido
-
 
 class EventKind(StrEnum):
     NOTE_ON = "note_on"
@@ -37,57 +35,29 @@ class MidiEvent:
         return f"{self.kind.value} ch{self.channel} {self.value}"
 
 
-def from_mido(
-    message: mido.Message, time_ms: float, wall_ms: int = 0, device: str = ""
+def from_bytes(
+    status: int, data1: int, data2: int, time_ms: float, wall_ms: int = 0, device: str = ""
 ) -> MidiEvent | None:
-    """Translate a mido message; None for messages no trigger looks at (clock, sysex, …)."""
-    kind = message.type
-    if kind == "note_on" and message.velocity > 0:
+    """Translate one channel message; None for messages no trigger looks at (program change,
+    clock, sysex, …). A note_on with velocity 0 is a note_off, as MIDI's running status uses it."""
+    kind, channel = status & 0xF0, status & 0x0F
+    if kind == 0x90 and data2 > 0:
         return MidiEvent(
-            EventKind.NOTE_ON,
-            message.channel,
-            time_ms,
-            wall_ms,
-            device,
-            note=message.note,
-            velocity=message.velocity,
+            EventKind.NOTE_ON, channel, time_ms, wall_ms, device, note=data1, velocity=data2
         )
-    if kind in ("note_off", "note_on"):
+    if kind in (0x80, 0x90):
         return MidiEvent(
-            EventKind.NOTE_OFF,
-            message.channel,
-            time_ms,
-            wall_ms,
-            device,
-            note=message.note,
-            velocity=message.velocity,
+            EventKind.NOTE_OFF, channel, time_ms, wall_ms, device, note=data1, velocity=data2
         )
-    if kind == "control_change":
+    if kind == 0xB0:
+        return MidiEvent(EventKind.CC, channel, time_ms, wall_ms, device, cc=data1, value=data2)
+    if kind == 0xE0:
+        pitch = (data1 | data2 << 7) - 8192
+        return MidiEvent(EventKind.PITCH_BEND, channel, time_ms, wall_ms, device, value=pitch)
+    if kind == 0xD0:
+        return MidiEvent(EventKind.AFTERTOUCH, channel, time_ms, wall_ms, device, value=data1)
+    if kind == 0xA0:
         return MidiEvent(
-            EventKind.CC,
-            message.channel,
-            time_ms,
-            wall_ms,
-            device,
-            cc=message.control,
-            value=message.value,
-        )
-    if kind == "pitchwheel":
-        return MidiEvent(
-            EventKind.PITCH_BEND, message.channel, time_ms, wall_ms, device, value=message.pitch
-        )
-    if kind == "aftertouch":
-        return MidiEvent(
-            EventKind.AFTERTOUCH, message.channel, time_ms, wall_ms, device, value=message.value
-        )
-    if kind == "polytouch":
-        return MidiEvent(
-            EventKind.AFTERTOUCH,
-            message.channel,
-            time_ms,
-            wall_ms,
-            device,
-            note=message.note,
-            value=message.value,
+            EventKind.AFTERTOUCH, channel, time_ms, wall_ms, device, note=data1, value=data2
         )
     return None

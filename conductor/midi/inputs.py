@@ -1,12 +1,16 @@
 """Inputs the engine reads events from: an existing port, a virtual port, or a replayed file.
 
-All three offer `receive(timeout)` and `close()`, so the engine never asks which it has. Port
-callbacks run on rtmidi's thread; they only stamp the arrival time and queue the message.
+All three offer `receive(timeout)` and `close()`, so the engine never asks which it has; `lossless`
+says whether the input can wait for the engine. A port cannot. Its messages wait in rtmidi's own
+queue, filled by the MIDI system's thread without any Python (a Python callback there must take
+the interpreter lock, and while it waits the MIDI system drops events that nobody counts); one
+reader thread per port drains that queue into a bounded queue of ours, where an overflow is
+counted and logged, and that thread alone owns the port (opening, noticing it vanish, reopening
+it with backoff). A file can wait: the replay hands out its next event only when asked.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import threading
@@ -15,25 +19,33 @@ from pathlib import Path
 from typing import Protocol
 
 import mido
+import rtmidi
 
-from conductor._files import MIDI_FILE_LIMIT, read_bytes
+from conductor._timing import Backoff, wall_ms
+from conductor.errors import UsageError
+from conductor.midi.events import MidiEvent, from_bytes
 from conductor.midi.ports import CLIENT_NAME, PortError, choose, input_names
+from conductor.midi.smf import read_song
 
 _log = logging.getLogger("conductor.midi")
-RECONNECT_POLL_S = 0.5
+INPUT_QUEUE_CAPACITY = 10_000  # ours: overflow is counted
+RTMIDI_QUEUE_LIMIT = 16_384  # rtmidi's: seconds of events if the reader thread is starved
+POLL_ACTIVE_S = 0.00025  # while events flow
+POLL_IDLE_S = 0.002  # after a second without any (so an idle run costs almost nothing)
+RECONNECT_POLL_S = 0.5  # how often a port checks that its source is still there
+PORT_RETRY_FIRST_S, PORT_RETRY_MAX_S = 0.25, 5.0
 
 
 class EndOfInput(Exception):
     """The input has nothing more to give (the replayed file ended)."""
 
 
-Received = tuple[mido.Message, float]  # message and its arrival on the monotonic clock, in ms
-
-
 class MidiInput(Protocol):
     name: str
+    lossless: bool  # True: the input waits for the engine, so full plugin queues wait, not drop
+    dropped: int  # events lost before the engine saw them (a port's queue overflowing)
 
-    def receive(self, timeout: float) -> Received | None: ...
+    def receive(self, timeout: float) -> MidiEvent | None: ...
 
     def close(self) -> None: ...
 
@@ -42,133 +54,209 @@ def _now_ms() -> float:
     return time.monotonic() * 1000.0
 
 
-class _Queued:
-    """Shared queue plumbing: callbacks push, `receive` pops."""
-
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Received | None] = queue.SimpleQueue()
-
-    def _push(self, message: mido.Message) -> None:
-        self._queue.put((message, _now_ms()))
-
-    def receive(self, timeout: float) -> Received | None:
-        try:
-            item = self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if item is None:
-            raise EndOfInput
-        return item
+def _rtmidi_api(midi: mido.Backend) -> int:
+    """The rtmidi API constant of a mido rtmidi backend (`.../UNIX_JACK`), else rtmidi's default."""
+    return getattr(rtmidi, f"API_{midi.api}") if midi.api else rtmidi.API_UNSPECIFIED
 
 
-class VirtualInput(_Queued):
-    """A new input port other programs connect to."""
+class _PortReader:
+    """A port's reader thread and the bounded queue between it and the engine."""
 
-    def __init__(self, midi: mido.Backend, name: str) -> None:
-        super().__init__()
-        self.name = name
-        try:
-            self._port = midi.open_input(
-                name, virtual=True, callback=self._push, client_name=CLIENT_NAME
-            )
-        except Exception as exc:
-            raise PortError(f"cannot create virtual MIDI input {name!r}: {exc}") from exc
+    lossless = False
+    name: str
 
-    def close(self) -> None:
-        self._port.close()
-
-
-class PortInput(_Queued):
-    """An existing input port, found by exact name or unique substring; with `reconnect`, a lost
-    port is logged and re-opened when it comes back."""
-
-    def __init__(self, midi: mido.Backend, wanted: str, reconnect: bool) -> None:
-        super().__init__()
-        self._midi = midi
-        self._wanted = wanted
-        self._reconnect = reconnect
-        self.name = choose(wanted, input_names(midi), "input")
-        self._port: mido.ports.BaseInput | None = None
-        self._open()
-        self._last_check = time.monotonic()
-
-    def _open(self) -> None:
-        try:
-            # No client_name here: with it, rtmidi's JACK API leaves the new port unconnected.
-            self._port = self._midi.open_input(self.name, callback=self._push)
-        except Exception as exc:
-            raise PortError(f"cannot open MIDI input {self.name!r}: {exc}") from exc
-
-    def receive(self, timeout: float) -> Received | None:
-        received = super().receive(timeout)
-        if (
-            received is None
-            and self._reconnect
-            and time.monotonic() - self._last_check >= RECONNECT_POLL_S
-        ):
-            self._last_check = time.monotonic()
-            self._check_connection()
-        return received
-
-    def _check_connection(self) -> None:
-        try:
-            names = input_names(self._midi)
-        except PortError:
-            names = []
-        if self._port is not None and self.name not in names:
-            _log.warning("MIDI input %r disappeared; waiting for it to return", self.name)
-            self._port.close()
-            self._port = None
-        elif self._port is None:
-            # Re-resolve: a returning device may come back under a new client name or number.
-            try:
-                self.name = choose(self._wanted, names, "input")
-                self._open()
-                _log.warning("MIDI input %r is back; reconnected", self.name)
-            except PortError:
-                pass
-
-    def close(self) -> None:
-        if self._port is not None:
-            self._port.close()
-            self._port = None
-
-
-class ReplayInput(_Queued):
-    """A Standard MIDI File played as input at its own tempo (`speed` 0: as fast as possible)."""
-
-    def __init__(self, path: Path, speed: float) -> None:
-        super().__init__()
-        # Read through the bounded reader: mido would open a FIFO blocking and read a device
-        # without end.
-        data = read_bytes(path, "MIDI file", MIDI_FILE_LIMIT)
-        try:
-            self._file = mido.MidiFile(file=io.BytesIO(data))
-        except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
-            raise PortError(f"{path}: not a readable Standard MIDI File ({exc})") from exc
-        if speed < 0:
-            raise PortError(f"--speed must be 0 (as fast as possible) or positive, got {speed}")
-        self.name = f"replay:{path.name}"
-        self._speed = speed
+    def __init__(self, midi: mido.Backend, client_name: str | None) -> None:
+        self.dropped = 0
+        self._queue: queue.Queue[MidiEvent] = queue.Queue(maxsize=INPUT_QUEUE_CAPACITY)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._play, name="conductor-replay", daemon=True)
+        try:
+            self._rt = rtmidi.MidiIn(
+                _rtmidi_api(midi), name=client_name, queue_size_limit=RTMIDI_QUEUE_LIMIT
+            )
+            self._rt.ignore_types(sysex=True, timing=True, active_sense=True)
+        except Exception as exc:  # rtmidi raises its own SystemError subclasses
+            raise PortError(f"cannot open the MIDI system: {exc}") from exc
+        self._thread: threading.Thread | None = None
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._read, name="conductor-midi-in", daemon=True)
         self._thread.start()
 
-    def _play(self) -> None:
-        started = time.monotonic()
-        elapsed = 0.0
-        for message in self._file:  # message.time: seconds since the previous one, tempo applied
-            if self._stop.is_set():
-                break
-            elapsed += message.time
-            if self._speed > 0:
-                delay = started + elapsed / self._speed - time.monotonic()
-                if delay > 0 and self._stop.wait(delay):
-                    break
-            if not message.is_meta:
-                self._push(message)
-        self._queue.put(None)
+    def _read(self) -> None:
+        last_message = time.monotonic()
+        while not self._stop.is_set():
+            message = self._rt.get_message() if self._rt.is_port_open() else None
+            now = time.monotonic()
+            if message is None:
+                self._idle(now)
+                idle_s = now - last_message
+                time.sleep(POLL_ACTIVE_S if idle_s < 1.0 else POLL_IDLE_S)
+                continue
+            last_message = now
+            self._accept(message[0])
+        self._rt.close_port()
+        self._rt.delete()
+
+    def _idle(self, now: float) -> None:
+        """Called by the reader thread when no message waits; ports check their source here."""
+
+    def _accept(self, data: list[int]) -> None:
+        if not data or data[0] >= 0xF0:
+            return  # system messages: no trigger looks at them
+        event = from_bytes(
+            data[0],
+            data[1] if len(data) > 1 else 0,
+            data[2] if len(data) > 2 else 0,
+            _now_ms(),
+            wall_ms(),
+            self.name,
+        )
+        if event is None:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 100 == 0:
+                _log.warning(
+                    "%s: input queue full (%d waiting), dropped %d event(s) so far",
+                    self.name,
+                    self._queue.maxsize,
+                    self.dropped,
+                )
+
+    def receive(self, timeout: float) -> MidiEvent | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=1)
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+
+
+class VirtualInput(_PortReader):
+    """A new input port other programs connect to."""
+
+    def __init__(self, midi: mido.Backend, name: str) -> None:
+        super().__init__(midi, CLIENT_NAME)
+        self.name = name
+        try:
+            self._rt.open_virtual_port(name)
+        except Exception as exc:
+            self._rt.delete()
+            raise PortError(f"cannot create virtual MIDI input {name!r}: {exc}") from exc
+        self._start()
+
+
+class PortInput(_PortReader):
+    """An existing input port, found by exact name or unique substring; with `reconnect`, a lost
+    port is logged and re-opened with backoff when a port of that name comes back."""
+
+    def __init__(self, midi: mido.Backend, wanted: str, reconnect: bool) -> None:
+        super().__init__(midi, CLIENT_NAME)
+        self._wanted = wanted
+        self._reconnect = reconnect
+        try:
+            self.name = choose(wanted, input_names(midi), "input")
+            self._open()
+        except PortError:
+            self._rt.delete()
+            raise
+        self._last_check = time.monotonic()
+        self._retry = Backoff(PORT_RETRY_FIRST_S, PORT_RETRY_MAX_S)
+        self._lost_at = 0.0
+        self._start()
+
+    def _ports(self) -> list[str]:
+        try:
+            return list(self._rt.get_ports())
+        except Exception:
+            return []
+
+    def _open(self) -> None:
+        ports = self._ports()
+        if self.name not in ports:
+            raise PortError(f"no MIDI input port {self.name!r}")
+        try:
+            self._rt.open_port(ports.index(self.name))
+        except Exception as exc:
+            raise PortError(f"cannot open MIDI input {self.name!r}: {exc}") from exc
+
+    def _idle(self, now: float) -> None:
+        if not self._reconnect:
+            return
+        if self._rt.is_port_open():
+            if now - self._last_check >= RECONNECT_POLL_S:
+                self._last_check = now
+                if self.name not in self._ports():
+                    _log.warning("MIDI input %r disappeared; retrying with backoff", self.name)
+                    self._rt.close_port()
+                    self._lost_at = now
+                    self._retry.succeeded()  # a fresh loss starts the backoff from the beginning
+        elif self._retry.ready():
+            try:
+                # Re-resolve: a returning device may come back under a new client name or number.
+                self.name = choose(self._wanted, self._ports(), "input")
+                self._open()
+            except PortError:
+                self._retry.failed()
+                return
+            _log.warning(
+                "MIDI input %r is back; reconnected after %.1f s (%d attempt(s))",
+                self.name,
+                now - self._lost_at,
+                self._retry.failures + 1,
+            )
+            self._retry.succeeded()
+            self._last_check = now
+
+
+class ReplayInput:
+    """A Standard MIDI File played as input at its own tempo (`speed` 0: as fast as possible).
+
+    The next event is computed only when the engine asks for it, so a replay never runs ahead of
+    the plugins and holds nothing but the parsed file (see `smf`)."""
+
+    lossless = True
+
+    def __init__(self, path: Path, speed: float) -> None:
+        if speed < 0:
+            raise UsageError(f"--speed must be 0 (as fast as possible) or positive, got {speed}")
+        self.song = read_song(path)
+        self.name = f"replay:{path.name}"
+        self.dropped = 0
+        self._speed = speed
+        self._timeline = self.song.timeline()
+        self._next: tuple[float, int] | None = None
+        self._started: float | None = None
+        self._closed = False
+
+    def receive(self, timeout: float) -> MidiEvent | None:
+        if self._closed:
+            raise EndOfInput
+        if self._next is None:
+            self._next = next(self._timeline, None)
+            if self._next is None:
+                raise EndOfInput
+        seconds, packed = self._next
+        if self._speed > 0:
+            now = time.monotonic()
+            if self._started is None:
+                self._started = now
+            wait = self._started + seconds / self._speed - now
+            if wait > timeout:
+                time.sleep(timeout)
+                return None
+            if wait > 0:
+                time.sleep(wait)
+        self._next = None
+        # None for a message no trigger looks at: the engine simply asks again.
+        return from_bytes(
+            packed & 0xFF, packed >> 8 & 0xFF, packed >> 16, _now_ms(), wall_ms(), self.name
+        )
+
+    def close(self) -> None:
+        self._closed = True
