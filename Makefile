@@ -33,8 +33,9 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# BENCH_ARGS="--only soak --soak-events 1000000" runs the full soak alone (about 9 minutes).
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 plugins: $(STAMP)
 	bash plugins/build.sh $(BIN)/python

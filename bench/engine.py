@@ -4,18 +4,17 @@ the dispatch ceiling with a trivial plugin, and config reload time."""
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from bench._jack import PERIOD, RATE, jack_server
 from bench._stats import summary
 from conductor.engine.config import load_config
-from conductor.engine.dispatcher import Dispatcher, EventRecord
+from conductor.engine.dispatcher import Dispatcher, EventRecord, Reporter
 from conductor.engine.plugins import load_config_plugins
 from conductor.engine.runner import Engine, RunOptions
 from conductor.engine.scheduler import Scheduler
@@ -33,17 +32,16 @@ name = "Bench"
 trigger = {{ Note = {{ note = 60 }} }}
 action = {{ WasmPlugin = {{ path = "{FIXTURES}/trivial.wasm", params = {{ action = "bench" }} }} }}
 """
-JACK_PERIOD, JACK_RATE = 64, 48000
 
 
-class _Latencies:
+class _Latencies(Reporter):
     def __init__(self, expected: int) -> None:
         self.expected = expected
         self.starts: list[float] = []  # absolute monotonic ms when the plugin call started
         self.latencies: list[float] = []
         self.done = threading.Event()
 
-    def __call__(self, record: EventRecord) -> None:
+    def finished(self, record: EventRecord) -> None:
         for _, latency in record.results:
             self.latencies.append(latency)
             self.starts.append(record.event.time_ms + latency)
@@ -65,6 +63,7 @@ def _dispatcher(
     findings = load_config_plugins(host, config, work / "trust.toml", None)
     workers = {f.key: PluginWorker(f.loaded, capacity) for f in findings if f.loaded}
     scheduler = Scheduler()
+    scheduler.start()
     return (
         Dispatcher(config, workers, scheduler, None, report),
         list(workers.values()),
@@ -74,7 +73,7 @@ def _dispatcher(
 
 
 def _close(workers: list[PluginWorker], host: PluginHost, scheduler: Scheduler) -> None:
-    scheduler.stop(drain=False)
+    scheduler.stop()
     for worker in workers:
         worker.stop()
     host.close()
@@ -102,7 +101,7 @@ def dispatch_ceiling(work: Path, events: int = 50_000) -> dict[str, Any]:
         dispatcher.handle(_event(time.monotonic() * 1000.0))
     collector.done.wait(120)
     elapsed = time.perf_counter() - started
-    dropped = sum(worker.dropped for worker in workers)
+    dropped = sum(worker.counts["dropped"] for worker in workers)
     _close(workers, host, scheduler)
     return {
         "events": events,
@@ -124,12 +123,10 @@ def reload_time(work: Path, rounds: int = 30) -> dict[str, Any]:
     track.append(mido.MetaMessage("end_of_track", time=480 * 1000))
     midi.tracks.append(track)
     midi.save(song)
-    engine = Engine(
-        config_path, RunOptions(replay=song), lambda record: None, cache_dir=work / "cache"
-    )
+    engine = Engine(config_path, RunOptions(replay=song), Reporter(), cache_dir=work / "cache")
     engine.load_plugins()
     engine.dispatcher = Dispatcher(
-        engine.config, engine.workers, engine.scheduler, None, lambda r: None
+        engine.config, engine.workers, engine.scheduler, None, Reporter()
     )
     samples = []
     for index in range(rounds):
@@ -142,22 +139,11 @@ def reload_time(work: Path, rounds: int = 30) -> dict[str, Any]:
 
 
 def latency_over_jack(work: Path, events: int = 2000, rate: int = 1000) -> dict[str, Any]:
-    jackd, jack_wait = shutil.which("jackd"), shutil.which("jack_wait")
-    if jackd is None or jack_wait is None:
-        return {"skipped": "jackd not installed (Debian package jackd2)"}
-    import rtmidi
+    with jack_server("engine") as server:
+        if server is None:
+            return {"skipped": "jackd not installed (Debian package jackd2)"}
+        import rtmidi
 
-    name = f"conductor-bench-{os.getpid()}"
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    server = subprocess.Popen(
-        [jackd, "-r", "-n", name, "-d", "dummy", "-r", str(JACK_RATE), "-p", str(JACK_PERIOD)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        subprocess.run([jack_wait, "-s", name, "-w", "-t", "15"], check=True, capture_output=True)
         config_path = work / "jack.toml"
         config_path.write_text(CONFIG)
         collector = _Latencies(events)
@@ -192,11 +178,9 @@ def latency_over_jack(work: Path, events: int = 2000, rate: int = 1000) -> dict[
             **summary([(start - send) * 1000 for send, start in pairs]),
             "received": len(collector.starts),
             "sent": events,
-            "jack_period_us": round(JACK_PERIOD / JACK_RATE * 1e6, 1),
+            "jack_period_us": round(PERIOD / RATE * 1e6, 1),
+            "jack_realtime": server.realtime,
         }
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def run() -> dict[str, Any]:
