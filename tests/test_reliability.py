@@ -241,3 +241,53 @@ class TestLive:
         log = "".join(running.stderr_lines)
         assert "slow: queue full (256), dropped; 1 event(s) dropped so far" in log
         assert f"slow: {len(delivered)} call(s); {len(dropped)} dropped" in log
+
+    def test_a_reader_that_stops_reading_for_a_while_costs_no_event(
+        self, jack_server: str, tmp_path: Path
+    ) -> None:
+        run = config(tmp_path, mapping(36, plugin("counter")))
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "conductor", "run", str(run)),
+                *("--virtual", "paused-in", "--api", "jack", "--log-format", "json"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="pauser")
+        try:
+            connect(sender, "paused-in")
+            for _ in range(1500):  # ~600 KB of JSON: ten times what the pipe holds unread
+                sender.send_message([0x90, 36, 100])
+                time.sleep(0.001)
+        finally:
+            sender.close_port()
+            process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)  # only now is anything read
+        assert process.returncode == 0, stderr
+        events = records(stdout)
+        assert len(events) >= 1400  # whatever JACK delivered
+        assert all(e["undelivered"] == [] for e in events)
+        assert logged_counts(events, "counter") == list(range(1, len(events) + 1))
+
+
+def test_a_closed_standard_output_stops_the_printing_not_the_run(tmp_path: Path) -> None:
+    run = config(tmp_path, mapping(36, plugin("counter")))
+    notes = song(tmp_path / "notes.mid", [(36, 0)] * 2000)
+    process = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "conductor", "run", str(run)),
+            *("--replay", str(notes), "--speed", "0", "--log-format", "json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert json.loads(process.stdout.readline())["seq"] == 1
+    process.stdout.close()  # as `| head -1` does
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 0, stderr
+    assert "standard output was closed: events are no longer printed" in stderr
+    assert "Traceback" not in stderr and "error" not in stderr

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -132,7 +134,13 @@ def run_command(
     try:
         run_engine(config, options, reporter, on_ready=start_live_view)
     finally:
-        reporter.close()
+        printed = reporter.close()
+    if not printed:
+        # The reader of stdout stopped taking our output: the output thread is stuck in a write,
+        # and the usual final flush of stdout would wait for it forever. Leave without it.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        os._exit(0)
 
 
 def check_command(

@@ -8,7 +8,10 @@ output, errors) passes through `visible()`, so a plugin cannot drive the termina
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import sys
 import threading
 import time
@@ -27,7 +30,10 @@ from conductor.engine.workers import Undelivered
 from conductor.plugins.runtime import CallResult
 from conductor.plugins.sandbox import LOG_LEVELS
 
+_log = logging.getLogger("conductor.engine")
 MAX_OUTPUT_LINES = 20  # of a plugin's stdout and stderr, per call, in text mode
+OUTPUT_BUFFER_LINES = 10_000  # about five seconds of events at 2,000/s
+OUTPUT_CLOSE_S = 5.0  # at exit, how long a reader that stopped reading gets
 
 
 @dataclass
@@ -103,18 +109,68 @@ def record_json(record: EventRecord) -> dict[str, Any]:
     }
 
 
+class _Lines:
+    """Whole lines to a stream, written by a thread of their own, so a slow reader (a pipe into a
+    busy program, a paused terminal) never holds up a plugin's worker: up to OUTPUT_BUFFER_LINES
+    wait here, and only beyond that do writers wait too (nothing is dropped). When the reader goes
+    away (`run … | head`), output stops with one log line and the run goes on."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.stream = stream or sys.stdout
+        self._pending: deque[str] = deque()
+        self._changed = threading.Condition()
+        self._closed = False
+        self._gone = False
+        self._thread = threading.Thread(target=self._print, name="conductor-output", daemon=True)
+        self._thread.start()
+
+    def write(self, text: str) -> None:
+        with self._changed:
+            while len(self._pending) >= OUTPUT_BUFFER_LINES and not self._gone:
+                self._changed.wait()
+            if not self._gone:
+                self._pending.append(text)
+                self._changed.notify_all()
+
+    def _print(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending and not self._closed:
+                    self._changed.wait()
+                if not self._pending:
+                    return
+                batch = "".join(self._pending)
+                self._pending.clear()
+                self._changed.notify_all()
+            try:
+                self.stream.write(batch)
+                self.stream.flush()
+            except BrokenPipeError:
+                with self._changed:
+                    self._gone = True
+                    self._pending.clear()
+                    self._changed.notify_all()
+                _log.warning("standard output was closed: events are no longer printed")
+                with contextlib.suppress(OSError, ValueError):  # no flush error at exit either
+                    os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+                return
+
+    def close(self) -> bool:
+        """Write what is pending; False if the reader did not take it within OUTPUT_CLOSE_S."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join(OUTPUT_CLOSE_S)
+        return not self._thread.is_alive()
+
+
 class LineReporter(Reporter):
     """One line per event as it arrives, then one per plugin result (with the plugin's own log
     lines beneath it) as each finishes, and late notes (a drop, a delayed mode change)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self._lock = threading.Lock()
-
-    def _write(self, text: str) -> None:
-        with self._lock:
-            self.stream.write(text)
-            self.stream.flush()
+        self._lines = _Lines(stream)
+        self._write = self._lines.write
 
     def event(self, record: EventRecord) -> None:
         parts = [
@@ -146,28 +202,24 @@ class LineReporter(Reporter):
     def note(self, record: EventRecord, text: str) -> None:
         self._write(f"{_clock(record)} #{record.seq} | {visible(text)}\n")
 
-    def close(self) -> None:
-        with self._lock:
-            self.stream.flush()
+    def close(self) -> bool:
+        """Finish printing; False if stdout's reader would not take the rest."""
+        return self._lines.close()
 
 
 class JsonReporter(Reporter):
     """One JSON object per event once all its work is done; `seq` gives the arrival order."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-        self._lock = threading.Lock()
+        self._lines = _Lines(stream)
 
     def finished(self, record: EventRecord) -> None:
         # ensure_ascii: C1 controls and bidirectional overrides stay escaped on a terminal too.
-        line = json.dumps(record_json(record), ensure_ascii=True) + "\n"
-        with self._lock:
-            self.stream.write(line)
-            self.stream.flush()
+        self._lines.write(json.dumps(record_json(record), ensure_ascii=True) + "\n")
 
-    def close(self) -> None:
-        with self._lock:
-            self.stream.flush()
+    def close(self) -> bool:
+        """Finish printing; False if stdout's reader would not take the rest."""
+        return self._lines.close()
 
 
 class LiveReporter(Reporter):
@@ -229,5 +281,6 @@ class LiveReporter(Reporter):
                 )
         return table
 
-    def close(self) -> None:
+    def close(self) -> bool:
         self._live.stop()
+        return True
