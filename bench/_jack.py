@@ -8,8 +8,10 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 PERIOD, RATE = 64, 48000
 
@@ -18,6 +20,11 @@ PERIOD, RATE = 64, 48000
 class JackServer:
     name: str
     realtime: bool
+    log: Path
+
+    def xruns(self) -> int:
+        """Cycles in which a client did not finish in time: JACK drops their MIDI."""
+        return self.log.read_text(errors="replace").count("JackEngine::XRun")
 
 
 @contextlib.contextmanager
@@ -33,25 +40,29 @@ def jack_server(label: str) -> Iterator[JackServer | None]:
     os.environ["JACK_DEFAULT_SERVER"] = name
     os.environ["JACK_NO_START_SERVER"] = "1"
     server = None
+    log = Path(tempfile.mkdtemp(prefix="conductor-bench-jack-")) / "jackd.log"
     try:
         for realtime in ("-R", "-r"):  # realtime where allowed
-            server = subprocess.Popen(
-                [jackd, realtime, "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
-            )
+            command = [jackd, realtime, "-n", name, "-d", "dummy", "-r", str(RATE), "-p"]
+            with log.open("w") as output:
+                server = subprocess.Popen(
+                    [*command, str(PERIOD)],
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env={**os.environ, "JACK_NO_AUDIO_RESERVATION": "1"},
+                )
             ready = subprocess.run([jack_wait, "-s", name, "-w", "-t", "15"], capture_output=True)
             if ready.returncode == 0 and server.poll() is None:
                 break
             _stop(server)
         else:
             raise RuntimeError("jackd did not start")
-        yield JackServer(name, realtime == "-R")
+        yield JackServer(name, realtime == "-R", log)
     finally:
         if server is not None:
             _stop(server)
+        shutil.rmtree(log.parent, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -177,6 +177,7 @@ def soak(events: int = DEFAULT_EVENTS, rate: int = RATE) -> dict[str, Any]:
             "rss_max_kib": max(kib for _, kib in rss),
             "exit_code": process.returncode,
             "jack_realtime": server.realtime,
+            "jack_xruns": server.xruns(),
             "rss_samples": rss,
         }
 
