@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +24,15 @@ class JackServer:
     realtime: bool
     log: Path
 
-    def xruns(self) -> int:
-        """Cycles in which a client did not finish in time: JACK drops their MIDI."""
-        return self.log.read_text(errors="replace").count("JackEngine::XRun")
+    def xruns(self) -> dict[str, int]:
+        """Per client, the cycles it did not finish in time: JACK drops or delays their MIDI."""
+        return dict(
+            Counter(
+                re.findall(
+                    r"JackEngine::XRun: client = (\S+)", self.log.read_text("utf-8", "replace")
+                )
+            )
+        )
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from array import array
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ class _Output:
         self.errors = 0
         self.undelivered = 0
         self.latencies_ms = array("d")
+        self.per_10ms: Counter[int] = Counter()  # events by arrival, in 10 ms slots
         self.stderr: list[str] = []
         self._process = process
         self._threads = [
@@ -75,6 +77,7 @@ class _Output:
                 self.probes += 1  # the note-offs that find out when the port is connected
                 continue
             self.records += 1
+            self.per_10ms[record["time_ms"] // 10] += 1
             self.undelivered += len(record["undelivered"])
             for result in record["results"]:
                 if result["ok"]:
@@ -176,6 +179,7 @@ def soak(events: int = DEFAULT_EVENTS, rate: int = RATE) -> dict[str, Any]:
             "rss_growth_kib": end_kib - warmup_kib,
             "rss_max_kib": max(kib for _, kib in rss),
             "exit_code": process.returncode,
+            "most_events_in_10ms": max(output.per_10ms.values(), default=0),  # 20 when steady
             "jack_realtime": server.realtime,
             "jack_xruns": server.xruns(),
             "rss_samples": rss,

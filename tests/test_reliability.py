@@ -215,13 +215,13 @@ class TestLive:
     def test_an_overflowing_queue_drops_with_a_count_on_each_event_and_in_the_log(
         self, jack_server: str, tmp_path: Path
     ) -> None:
-        run = config(tmp_path, mapping(43, plugin("slow")))
+        run = config(tmp_path, mapping(43, plugin("slow")), budget=30_000)  # let the queue finish
         running = RunningConductor(run, "--virtual", "flood-in", "--api", "jack")
         sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="flooder")
         try:
             running.wait_stderr("listening on")
             connect(sender, "flood-in")
-            for _ in range(1000):  # 2 per ms: faster than a 2 ms plugin drains its 256 calls
+            for _ in range(3000):  # 2 per ms: far faster than a 2 ms plugin drains 1,024 calls
                 sender.send_message([0x90, 43, 100])
                 time.sleep(0.0005)
             running.wait_stderr("dropped so far")
@@ -237,9 +237,9 @@ class TestLive:
         ]
         delivered = [e for e in events if e["results"] and e["results"][0]["ok"]]
         assert dropped and len(dropped) + len(delivered) == len(events)
-        assert all("slow: queue full (256), dropped" in e["notes"] for e in dropped)
+        assert all("slow: queue full (1024), dropped" in e["notes"] for e in dropped)
         log = "".join(running.stderr_lines)
-        assert "slow: queue full (256), dropped; 1 event(s) dropped so far" in log
+        assert "slow: queue full (1024), dropped; 1 event(s) dropped so far" in log
         assert f"slow: {len(delivered)} call(s); {len(dropped)} dropped" in log
 
     def test_a_reader_that_stops_reading_for_a_while_costs_no_event(

@@ -25,7 +25,7 @@ from conductor.plugins.loader import LoadedPlugin
 from conductor.plugins.runtime import CallResult
 
 _log = logging.getLogger("conductor.engine")
-QUEUE_CAPACITY = 256
+QUEUE_CAPACITY = 1024  # half a second of events at 2,000/s: rides out a stalled moment upstream
 RETRY_FIRST_S, RETRY_MAX_S = 0.1, 30.0  # backoff of a failing plugin (SPEC §10)
 SUBMIT_POLL_S = 0.05  # a waiting submit re-checks its stop event this often
 
