@@ -72,26 +72,23 @@ class PluginWorker:
         which can wait) it waits for room until `stop` is set. False when not queued: the job has
         then been settled as undelivered."""
         with self._lock:
-            while len(self._jobs) >= self.capacity and not self._closing:
-                if stop is None:
-                    why, line = Undelivered.DROPPED, f"queue full ({self.capacity}), dropped"
-                    break
-                if stop.is_set():
+            while True:
+                if self._closing:
                     why, line = Undelivered.ABANDONED, "abandoned: stopping"
                     break
-                self._lock.wait(SUBMIT_POLL_S)
-            else:
-                if not self._closing:
+                if len(self._jobs) < self.capacity:
                     self._jobs.append(job)
                     self._lock.notify_all()
                     return True
-                why, line = Undelivered.ABANDONED, "abandoned: stopping"
+                if stop is None:
+                    why, line = Undelivered.DROPPED, f"queue full ({self.capacity}), dropped"
+                    break
+                if stop.is_set():  # a waiting replay gives up when the engine stops
+                    why, line = Undelivered.ABANDONED, "abandoned: stopping"
+                    break
+                self._lock.wait(SUBMIT_POLL_S)
         self._undeliver(job, why, line)
         return False
-
-    @property
-    def queued(self) -> int:
-        return len(self._jobs)
 
     def pending(self) -> str | None:
         """What this worker still has to do, for the shutdown message; None when idle."""
