@@ -45,7 +45,6 @@ class Counters:
     undelivered: dict[Undelivered, int] = field(
         default_factory=lambda: dict.fromkeys(Undelivered, 0)
     )
-    by_plugin: dict[str, int] = field(default_factory=dict)
 
     def count(self, record: EventRecord) -> None:
         self.events += 1
@@ -53,7 +52,6 @@ class Counters:
         for result, _ in record.results:
             self.plugin_calls += 1
             self.plugin_errors += not result.ok
-            self.by_plugin[result.plugin] = self.by_plugin.get(result.plugin, 0) + 1
         for _, why in record.undelivered:
             self.undelivered[why] += 1
 
