@@ -3,7 +3,8 @@ event for machines.
 
 Text lines come in the order the dispatcher reports: each event's line (with its sequence number)
 when it arrives, then its results as they finish. Everything a plugin wrote or caused (log lines,
-output, errors) passes through `visible()`, so a plugin cannot drive the terminal.
+output, errors) passes through `visible()` (JSON through `visible_json()`), so a plugin cannot
+drive the terminal.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from conductor._text import visible
+from conductor._text import visible, visible_json
 from conductor.engine.dispatcher import EventRecord, Reporter
 from conductor.engine.workers import Undelivered
 from conductor.plugins.runtime import CallResult
@@ -212,8 +213,7 @@ class JsonReporter(Reporter):
         self._lines = _Lines(stream)
 
     def finished(self, record: EventRecord) -> None:
-        # ensure_ascii: C1 controls and bidirectional overrides stay escaped on a terminal too.
-        self._lines.write(json.dumps(record_json(record), ensure_ascii=True) + "\n")
+        self._lines.write(visible_json(json.dumps(record_json(record), ensure_ascii=False)) + "\n")
 
     def close(self) -> bool:
         """Finish printing; False if stdout's reader would not take the rest."""

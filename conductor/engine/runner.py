@@ -22,7 +22,6 @@ from pathlib import Path
 
 import mido
 
-from conductor._text import visible
 from conductor._timing import Clock
 from conductor.engine.actions import SendMidi, flatten
 from conductor.engine.config import Config, load_config
@@ -373,7 +372,7 @@ class Engine:
         for worker in workers:
             counts = worker.counts
             if worker.shutdown_result is not None and worker.shutdown_result.error:
-                _log.warning("%s", visible(worker.shutdown_result.error))
+                _log.warning("%s", worker.shutdown_result.error)
             lost = {k: v for k, v in counts.items() if k != "calls" and v}
             if lost:
                 _log.warning(

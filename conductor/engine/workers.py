@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from conductor._text import visible
 from conductor._timing import Backoff, Clock
 from conductor.plugins.loader import LoadedPlugin
 from conductor.plugins.runtime import CallResult
@@ -172,7 +171,7 @@ class PluginWorker:
                     self.name,
                     self.backoff.failures,
                     wait,
-                    visible(result.error),
+                    result.error,
                 )
         elif self.backoff.failures:
             _log.warning(
