@@ -5,7 +5,6 @@ to every `exec` and `system` op (`run_bounded` against a bare Popen of the same 
 
 from __future__ import annotations
 
-import ctypes
 import http.server
 import json
 import logging
@@ -74,13 +73,9 @@ def _empty_imports(engine: wasmtime.Engine) -> dict[str, dict[str, float]]:
     stock = wasmtime.Linker(engine)
     stock.define_func("bench", "empty", functype, lambda a, b: 0)
 
-    def fast_empty(_env: Any, _caller: Any, values: Any, _count: int) -> int:
-        values[0].i32 = 0
-        return 0
-
-    callback = _capi.UncheckedCallback(fast_empty)
+    imports = _capi.HostImports()  # keeps the callback alive while the stores below run
     fast = wasmtime.Linker(engine)
-    _capi.define_unchecked(fast, "bench", "empty", functype, callback)
+    imports.define(fast, "bench", "empty", (_capi.I32, _capi.I32), (_capi.I32,), lambda *_: 0, -1)
 
     for name, linker in (("empty_stock_define_func", stock), ("empty_fast_unchecked", fast)):
         store = wasmtime.Store(engine)
@@ -88,7 +83,6 @@ def _empty_imports(engine: wasmtime.Engine) -> dict[str, dict[str, float]]:
         store.set_epoch_deadline(10**9)
         run = linker.instantiate(store, module).exports(store)["run"]
         results[name] = _summary(_per_call_us(lambda n, run=run, store=store: run(store, n), LOOP))
-    del callback
     return results
 
 
@@ -151,9 +145,7 @@ def run() -> dict[str, Any]:
             state.capture.take()
 
         request = json.dumps({"url": f"{url}/"}).encode()
-        ctypes.memmove(
-            _capi.memory_data(instance.context, instance.memory) + 8192, request, len(request)
-        )
+        instance.guest.write(8192, request)
         results: dict[str, Any] = {
             "log": _summary(_per_call_us(run_log, LOOP)),
             "config_get": _summary(_per_call_us(lambda n: exports["run_config"](store, n), LOOP)),

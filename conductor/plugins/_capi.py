@@ -1,52 +1,74 @@
-"""Direct calls into wasmtime's C API for the hot path.
+"""The one boundary to wasmtime's C API: calls into a guest, its fuel, deadline and memory, and
+host functions registered on a linker.
 
-`Func.__call__` re-reads the function type on every call (~21 µs); these prototypes call
-`wasmtime_func_call_unchecked` with prebuilt raw value arrays (~1 µs) and read memory without
-wrapper objects. Everything here takes plain integers (addresses), nothing else.
+wasmtime-py's `Func.__call__` re-reads the function type on every call (~21 µs) and its
+`Linker.define_func` costs 15 to 24 µs per host call; the C API's unchecked forms cost about 1 µs.
+Nothing outside this module imports ctypes or touches wasmtime's private `_ffi`/`_bindings`: the
+runtime and the host functions see addresses as integers, memory as bytes, and plain callables.
 """
 
 from __future__ import annotations
 
 import ctypes
-from ctypes import c_size_t, c_uint64, c_void_p
+import logging
+from collections.abc import Callable
+from ctypes import c_char_p, c_int32, c_int64, c_size_t, c_ubyte, c_uint64, c_void_p
 from typing import Any
 
 import wasmtime
 from wasmtime import _bindings as bindings
 from wasmtime import _ffi as ffi
 
+I32, I64 = "i32", "i64"
+_VALUE_TYPES = {I32: wasmtime.ValType.i32, I64: wasmtime.ValType.i64}
+_U32 = 0xFFFFFFFF
+_log = logging.getLogger("conductor.host")
+
 
 def _prototype(name: str, restype: Any, *argtypes: Any) -> Any:
     address = ctypes.cast(getattr(bindings.dll, name), c_void_p).value
+    if not address:
+        raise ImportError(f"wasmtime's C library has no {name}")
     return ctypes.CFUNCTYPE(restype, *argtypes)(address)
 
 
-func_call_unchecked = _prototype(
-    "wasmtime_func_call_unchecked", c_void_p, c_void_p, c_void_p, c_void_p, c_size_t, c_void_p
+# Host callbacks see the raw value array as int32s: slot k's i32 is at [4k] (16-byte slots), and
+# an i64 result is written as its two halves at [0] and [1].
+_HostCallback = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, ctypes.POINTER(c_int32), c_size_t)
+
+# The per-call functions go through our own handles on the library with no argtypes: ctypes then
+# skips converting arguments (~120 ns of ~290 ns a call), so every argument must be a prebuilt
+# ctypes object of the exact C type (a bare int would be passed as a 32-bit C int).
+_library = ctypes.CDLL(bindings.dll._name)
+
+
+def _unconverted(name: str, restype: Any) -> Any:
+    function = getattr(_library, name)
+    function.restype = restype
+    return function
+
+
+_call_unchecked = _unconverted("wasmtime_func_call_unchecked", c_void_p)
+_set_fuel = _unconverted("wasmtime_context_set_fuel", c_void_p)
+_get_fuel = _unconverted("wasmtime_context_get_fuel", c_void_p)
+_set_epoch_deadline = _unconverted("wasmtime_context_set_epoch_deadline", None)
+_COUNTS = tuple(c_size_t(count) for count in range(5))  # nvalues arguments, prebuilt
+_memory_data = _prototype("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
+_memory_data_size = _prototype("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
+_caller_context = _prototype("wasmtime_caller_context", c_void_p, c_void_p)
+_define_unchecked = _prototype(
+    "wasmtime_linker_define_func_unchecked",
+    c_void_p,
+    c_void_p,
+    c_char_p,
+    c_size_t,
+    c_char_p,
+    c_size_t,
+    c_void_p,
+    _HostCallback,
+    c_void_p,
+    c_void_p,
 )
-context_set_fuel = _prototype("wasmtime_context_set_fuel", c_void_p, c_void_p, c_uint64)
-context_get_fuel = _prototype("wasmtime_context_get_fuel", c_void_p, c_void_p, c_void_p)
-context_set_epoch_deadline = _prototype(
-    "wasmtime_context_set_epoch_deadline", None, c_void_p, c_uint64
-)
-memory_data = _prototype("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
-memory_data_size = _prototype("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
-caller_context = _prototype("wasmtime_caller_context", c_void_p, c_void_p)
-
-RawValues = ffi.wasmtime_val_raw_t
-UncheckedCallback = ffi.wasmtime_func_unchecked_callback_t
-
-
-def context_address(store: wasmtime.Store) -> int:
-    return ctypes.cast(store._context(), c_void_p).value or 0
-
-
-def func_address(func: wasmtime.Func) -> int:
-    return ctypes.addressof(func._func)
-
-
-def memory_address(memory: wasmtime.Memory) -> int:
-    return ctypes.addressof(memory._memory)
 
 
 class CallFailure(Exception):
@@ -57,83 +79,296 @@ class CallFailure(Exception):
         self.trap_code = trap_code
 
 
-class RawCaller:
-    """Calls guest functions of one store through prebuilt argument arrays.
+class OutOfBounds(Exception):
+    """A `(pointer, length)` from the guest, or a buffer its `alloc` returned, is outside memory."""
 
-    One per instance; not thread-safe, like the store it belongs to.
+
+class AllocFailure(Exception):
+    """The guest's `alloc` returned 0 for a non-empty buffer."""
+
+
+def _error_message(error: int) -> str:
+    """Message of a `wasmtime_error_t*` returned by a C API call (takes ownership)."""
+    pointer = ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+    return str(wasmtime.WasmtimeError._from_ptr(pointer))
+
+
+class _Values:
+    """A prebuilt argument-and-result array for `wasmtime_func_call_unchecked`, and a trap slot."""
+
+    __slots__ = ("address", "i32", "i64", "trap", "trap_address")
+
+    def __init__(self) -> None:
+        self.i64 = (c_int64 * 8)()  # four 16-byte raw values
+        self.address = c_void_p(ctypes.addressof(self.i64))
+        self.i32 = (c_int32 * 16).from_buffer(self.i64)  # slot k's i32 is at [4k]
+        self.trap = c_void_p()
+        self.trap_address = c_void_p(ctypes.addressof(self.trap))
+
+    def failure(self, error: int | None) -> CallFailure:
+        if self.trap.value:
+            pointer = ctypes.cast(self.trap.value, ctypes.POINTER(ffi.wasm_trap_t))
+            self.trap.value = None
+            trap = wasmtime.Trap._from_ptr(pointer)
+            return CallFailure(trap.message, trap.trap_code)
+        assert error is not None
+        return CallFailure(_error_message(error), None)
+
+
+Function = c_void_p  # an exported function's handle for `Guest.call`; false when absent
+
+
+class Guest:
+    """One instance as the C API sees it: its exports called with prebuilt arguments, its fuel and
+    deadline armed for each call, its memory read and written with every range checked.
+
+    Owns the store: `close()` frees it, after which nothing here may be used. Not thread-safe,
+    like the store. Guest memory is addressed with u32 pointers; the engine must be configured
+    with `memory_may_move` off (`engine_config`), so the memory's base never changes and only
+    its size is re-read, when a range reaches past the size seen last (memory never shrinks).
     """
 
-    def __init__(self, context: int) -> None:
-        self.context = context
-        self.values = (RawValues * 4)()
-        self.values_address = ctypes.addressof(self.values)
-        # An int32 view of the same bytes: slot k's i32 is at index 4k (16-byte raw values).
-        self.i32 = (ctypes.c_int32 * 16).from_buffer(self.values)
-        self.trap = c_void_p()
-        self.trap_address = ctypes.addressof(self.trap)
+    def __init__(
+        self, store: wasmtime.Store, instance: wasmtime.Instance, fuel: int, ticks: int
+    ) -> None:
+        """`fuel` and `ticks` (epochs) are the budget `arm` gives every call."""
+        self._store: wasmtime.Store | None = store
+        self._exports = instance.exports(store)  # keeps the export objects whose addresses we use
+        self.context: int = ctypes.cast(store._context(), c_void_p).value or 0
+        self._context = c_void_p(self.context)
+        memory = self._exports.get("memory")
+        if not isinstance(memory, wasmtime.Memory):
+            raise ValueError("the instance exports no memory named 'memory'")
+        self._memory = ctypes.addressof(memory._memory)
+        self._base: int = _memory_data(self.context, self._memory) or 0
+        self._size = 0
+        self._view = memoryview(bytearray())
+        self._budget = fuel
+        self.spent = 0  # fuel the last `run` spent
+        self._fuel_budget = c_uint64(fuel)
+        self._ticks = c_uint64(ticks)
         self._fuel = c_uint64()
-        self._fuel_address = ctypes.addressof(self._fuel)
+        self._fuel_address = c_void_p(ctypes.addressof(self._fuel))
+        self._calls = _Values()
+        self._nested = _Values()  # for alloc, which host functions call while execute runs
+        self._alloc = self.function("alloc")
 
-    def fuel_left(self) -> int:
-        context_get_fuel(self.context, self._fuel_address)
-        return self._fuel.value
+    def function(self, name: str) -> Function:
+        """The handle of exported function `name` for `call`; false when there is none."""
+        export = self._exports.get(name)
+        return c_void_p(ctypes.addressof(export._func) if isinstance(export, wasmtime.Func) else 0)
 
-    def call(self, func: int, nvalues: int) -> None:
-        """Call `func` with `self.values` holding arguments; results come back in place."""
-        error = func_call_unchecked(
-            self.context, func, self.values_address, nvalues, self.trap_address
-        )
-        if error or self.trap.value:
-            raise self._failure(error)
+    # -- calls -----------------------------------------------------------------------------
 
-    def call_i32(self, func: int, nvalues: int, first: int = 0, second: int = 0) -> int:
-        """Call with up to two i32 arguments and return the first i32 result (hot path)."""
-        i32 = self.i32
+    def arm(self) -> None:
+        """Refill fuel to the budget and set the deadline the budget's ticks from now."""
+        _set_fuel(self._context, self._fuel_budget)
+        _set_epoch_deadline(self._context, self._ticks)
+
+    def fuel_used(self) -> int:
+        """Fuel spent since the last `arm`."""
+        _get_fuel(self._context, self._fuel_address)
+        return self._budget - self._fuel.value
+
+    def call(self, func: Function, nvalues: int, first: int = 0, second: int = 0) -> int:
+        """Call `func` with up to two i32 arguments and return its i32 result (meaningless when
+        it has none); `nvalues` is the larger of its parameter and result counts."""
+        values = self._calls
+        i32 = values.i32
         i32[0] = first
         i32[4] = second
-        error = func_call_unchecked(
-            self.context, func, self.values_address, nvalues, self.trap_address
+        error = _call_unchecked(
+            self._context, func, values.address, _COUNTS[nvalues], values.trap_address
         )
-        if error or self.trap.value:
-            raise self._failure(error)
+        if error or values.trap:
+            raise values.failure(error)
         return i32[0]
 
-    def _failure(self, error: int | None) -> CallFailure:
-        if self.trap.value:
-            trap = wasmtime.Trap._from_ptr(
-                ctypes.cast(self.trap.value, ctypes.POINTER(ffi.wasm_trap_t))
-            )
-            self.trap.value = None
-            return CallFailure(trap.message, trap.trap_code)
-        wrapped = wasmtime.WasmtimeError._from_ptr(
-            ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t))
+    def run(self, func: Function, pointer: int, data: bytes, armed: bool = False) -> int:
+        """One request, start to end in one step (the hot path): arm (unless `armed` says the
+        caller just did, to alloc the buffer within the same budget), copy `data` into guest
+        memory at `pointer`, call `func(pointer, len(data)) -> i32` and return its result. The
+        fuel spent since arming is left in `spent`, also when the call fails."""
+        context = self._context
+        if not armed:
+            _set_fuel(context, self._fuel_budget)
+            _set_epoch_deadline(context, self._ticks)
+        size = len(data)
+        end = pointer + size
+        if end > self._size and not self._covers(end):
+            raise OutOfBounds(f"({pointer}, {size}) is outside the {self._size}-byte memory")
+        self._view[pointer:end] = data
+        values = self._calls
+        i32 = values.i32
+        i32[0] = pointer
+        i32[4] = size
+        error = _call_unchecked(context, func, values.address, _COUNTS[2], values.trap_address)
+        _get_fuel(context, self._fuel_address)
+        self.spent = self._budget - self._fuel.value
+        if error or values.trap:
+            raise values.failure(error)
+        return i32[0]
+
+    def call_i64(self, func: Function) -> int:
+        """Call a `() -> i64` function and return its result."""
+        values = self._calls
+        error = _call_unchecked(
+            self._context, func, values.address, _COUNTS[1], values.trap_address
         )
-        return CallFailure(str(wrapped), None)
+        if error or values.trap:
+            raise values.failure(error)
+        return values.i64[0]
+
+    # -- memory ----------------------------------------------------------------------------
+
+    def memory_size(self) -> int:
+        return _memory_data_size(self.context, self._memory) if self.context else 0
+
+    def _covers(self, end: int) -> bool:
+        """True when `[0, end)` is inside memory; re-reads the size, which may have grown."""
+        if not self.context:
+            raise ValueError("guest already closed")
+        size = _memory_data_size(self.context, self._memory)
+        if size != self._size:
+            self._size = size
+            self._view = memoryview((c_ubyte * size).from_address(self._base)).cast("B")
+        return end <= size
+
+    def read(self, pointer: int, length: int) -> bytes:
+        """Copy `length` bytes at `pointer` out of guest memory."""
+        pointer &= _U32
+        length &= _U32
+        end = pointer + length
+        if end > self._size and not self._covers(end):
+            raise OutOfBounds(f"({pointer}, {length}) is outside the {self._size}-byte memory")
+        return self._view[pointer:end].tobytes()
+
+    def write(self, pointer: int, data: bytes) -> None:
+        """Copy `data` into guest memory at `pointer`."""
+        pointer &= _U32
+        end = pointer + len(data)
+        if end > self._size and not self._covers(end):
+            raise OutOfBounds(f"({pointer}, {len(data)}) is outside the {self._size}-byte memory")
+        self._view[pointer:end] = data
+
+    def alloc(self, size: int, what: str) -> int:
+        """A buffer of `size` bytes from the guest's own `alloc`, checked: not 0 (AllocFailure)
+        and inside memory (OutOfBounds). `what` names the buffer in those errors. A trap in
+        `alloc` raises CallFailure."""
+        values = self._nested
+        values.i32[0] = size
+        error = _call_unchecked(
+            self._context, self._alloc, values.address, _COUNTS[1], values.trap_address
+        )
+        if error or values.trap:
+            raise values.failure(error)
+        pointer = values.i32[0] & _U32
+        if pointer == 0 and size:
+            raise AllocFailure(f"alloc returned 0 for a {size}-byte {what} (allocation failure)")
+        end = pointer + size
+        if end > self._size and not self._covers(end):
+            raise OutOfBounds(f"alloc returned {pointer}, outside memory for a {size}-byte {what}")
+        return pointer
+
+    def alloc_and_write(self, data: bytes, what: str) -> int:
+        """`data` copied into a fresh buffer from the guest's `alloc`; returns its address."""
+        pointer = self.alloc(len(data), what)
+        self.write(pointer, data)
+        return pointer
+
+    def close(self) -> None:
+        """Free the store and everything in it; idempotent."""
+        store, self._store = self._store, None
+        if store is None:
+            return
+        self.context = 0
+        self._context = c_void_p(0)
+        self._size = 0
+        self._view = memoryview(bytearray())
+        store.close()
 
 
-def error_from_pointer(error: Any) -> str:
-    """Message of a `wasmtime_error_t*` returned by a C API call (takes ownership)."""
-    return str(
-        wasmtime.WasmtimeError._from_ptr(ctypes.cast(error, ctypes.POINTER(ffi.wasmtime_error_t)))
+def engine_config(max_wasm_stack: int) -> wasmtime.Config:
+    """The engine settings `Guest` relies on: fuel, epoch interruption and memories whose base
+    never moves (growth past the reservation fails instead of relocating)."""
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    config.epoch_interruption = True
+    config.max_wasm_stack = max_wasm_stack
+    config.memory_may_move = False
+    return config
+
+
+def functype(params: tuple[str, ...], results: tuple[str, ...]) -> wasmtime.FuncType:
+    """A fresh FuncType from kind names ("i32", "i64"): wasmtime ties a type to its first engine."""
+    return wasmtime.FuncType(
+        [_VALUE_TYPES[kind]() for kind in params], [_VALUE_TYPES[kind]() for kind in results]
     )
 
 
-def define_unchecked(
-    linker: wasmtime.Linker, module: str, name: str, functype: wasmtime.FuncType, callback: Any
-) -> None:
-    """Define a host function on the linker through the C API's unchecked form (~1 µs a call)."""
-    module_bytes, name_bytes = module.encode(), name.encode()
-    no_finalizer = ctypes.cast(0, ctypes.CFUNCTYPE(None, c_void_p))
-    error = bindings.wasmtime_linker_define_func_unchecked(
-        linker.ptr(),
-        ctypes.create_string_buffer(module_bytes),
-        len(module_bytes),
-        ctypes.create_string_buffer(name_bytes),
-        len(name_bytes),
-        functype.ptr(),
-        callback,
-        None,
-        no_finalizer,
-    )
-    if error:
-        raise RuntimeError(error_from_pointer(error))
+HostHandler = Callable[..., int]
+
+
+class HostImports:
+    """Host functions defined through the C API's unchecked form (~1 µs a call).
+
+    Keeps every callback alive for as long as this object lives: the C side holds raw pointers
+    to them, so it must outlive every store instantiated from the linkers it defined them on.
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Any] = []
+
+    def define(
+        self,
+        linker: wasmtime.Linker,
+        module: str,
+        name: str,
+        params: tuple[str, ...],
+        results: tuple[str, ...],
+        handler: HostHandler,
+        failure: int,
+    ) -> None:
+        """Define `module.name` on `linker`: a call runs `handler(context, *args)` with the
+        calling store's context and its i32 arguments, and returns the int the handler returns.
+        If the handler raises, or returns a value the result type cannot hold, the guest gets
+        `failure`: no exception ever reaches wasmtime (it would surface in another thread)."""
+        if any(kind != I32 for kind in params) or results not in ((), (I32,), (I64,)):
+            raise ValueError(f"{module}.{name}: only i32 parameters and one i32/i64 result")
+        slots = tuple(range(0, 4 * len(params), 4))
+        wide = results == (I64,)
+        low, high = (-(2**63), 2**63) if wide else (-(2**31), 2**31)
+        has_result = bool(results)
+        where = f"{module}.{name}"
+
+        def trampoline(_env: Any, caller: Any, values: Any, _count: int) -> int:
+            try:
+                result = handler(_caller_context(caller), *[values[slot] for slot in slots])
+                if not low <= result < high:
+                    result = failure
+            except BaseException:  # the last line of defence: handlers catch their own
+                _log.exception("host function %s failed", where)
+                result = failure
+            if has_result:
+                values[0] = result & _U32  # c_int32 stores keep the low 32 bits
+                if wide:
+                    values[1] = result >> 32
+            return 0
+
+        callback = _HostCallback(trampoline)
+        self._callbacks.append(callback)
+        module_bytes, name_bytes = module.encode(), name.encode()
+        signature = functype(params, results)  # held until the call returns: it owns the pointer
+        error = _define_unchecked(
+            linker.ptr(),
+            module_bytes,
+            len(module_bytes),
+            name_bytes,
+            len(name_bytes),
+            signature.ptr(),
+            callback,
+            None,
+            None,
+        )
+        if error:
+            raise RuntimeError(f"cannot define {where}: {_error_message(error)}")

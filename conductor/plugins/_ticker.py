@@ -14,6 +14,8 @@ import wasmtime
 
 
 class EpochTicker:
+    """A thread that advances `engine`'s epoch every `tick_ms`, until `stop()`."""
+
     def __init__(self, engine: wasmtime.Engine, tick_ms: float) -> None:
         self.engine = engine
         self.tick_s = tick_ms / 1000.0
@@ -35,5 +37,7 @@ class EpochTicker:
                 issued += 1
 
     def stop(self) -> None:
+        """Stop and wait for the thread (at most one tick), so the engine can be freed after.
+        Idempotent."""
         self._stop.set()
-        self._thread.join(timeout=1)
+        self._thread.join()

@@ -1,18 +1,20 @@
 """The plugin runtime: one shared engine, and per plugin a store with its own warm instance.
 
 `PluginHost` owns what every plugin shares (engine, linker with WASI and host functions, epoch
-ticker, module cache). `Plugin` owns one module and at most one live instance; a trap, exhausted
-limit or broken ABI result discards the instance, and the next call starts a fresh one.
+ticker, module cache). `Plugin` owns one module and at most one live instance (its store); a
+trap, exhausted limit or broken ABI result discards the instance, and the next call starts a
+fresh one. Both are closed explicitly (`close()` or `with`); closing the host closes its plugins.
 """
 
 from __future__ import annotations
 
-import ctypes
 import importlib.metadata
 import logging
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
 
 import wasmtime
 
@@ -37,33 +39,53 @@ from conductor.plugins.sandbox import CapturedOutput, OutputCapture, wasi_config
 
 EPOCH_TICK_MS = 5
 MAX_WASM_STACK = 512 * 1024
+MIN_REQUEST_BUFFER = 256  # a kept request buffer grows in powers of two from here
 _log = logging.getLogger("conductor.plugins")
+# One clock for a call's wall time and its deadline, which host functions compare with
+# time.monotonic(): one read per call instead of two.
+_clock = time.monotonic
+
+
+class ClosedError(ValueError):
+    """A `PluginHost` or `Plugin` was used after `close()`."""
 
 
 class PluginHost:
-    """Everything plugins share; create one per process and `close()` it at the end."""
+    """Everything plugins share: engine, linker, epoch ticker and module cache.
+
+    Create one per process and close it at the end (`close()` or `with`); closing it closes every
+    plugin made on it, so do it after the threads that call those plugins are done.
+    """
 
     def __init__(self, cache_dir: Path | None = None) -> None:
-        config = wasmtime.Config()
-        config.consume_fuel = True
-        config.epoch_interruption = True
-        config.max_wasm_stack = MAX_WASM_STACK
-        self.engine = wasmtime.Engine(config)
+        self.engine = wasmtime.Engine(_capi.engine_config(MAX_WASM_STACK))
         self.host_functions = HostLinker()
         self.linker = wasmtime.Linker(self.engine)
         self.linker.define_wasi()
         self.host_functions.define_all(self.linker, HOST_MODULE)
         fingerprint = (
-            f"wasmtime-{importlib.metadata.version('wasmtime')};fuel;epoch;stack={MAX_WASM_STACK}"
+            f"wasmtime-{importlib.metadata.version('wasmtime')};fuel;epoch;fixed-memory;"
+            f"stack={MAX_WASM_STACK}"
         )
         self.cache = ModuleCache(cache_dir, fingerprint)
         self.ticker = EpochTicker(self.engine, EPOCH_TICK_MS)
+        self._plugins: weakref.WeakSet[Plugin] = weakref.WeakSet()
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClosedError("plugin host already closed")
 
     def compile(self, name: str, wasm: bytes, digest: bytes) -> tuple[wasmtime.Module, bool]:
         """Compile (or take from the cache) the exact bytes that were verified; True if cached.
 
         `digest` is the SHA-256 of `wasm`: the cache hands back only an entry authenticated for it.
         """
+        self._check_open()
         cached = self.cache.load(self.engine, digest)
         if cached is not None:
             return cached, True
@@ -84,8 +106,35 @@ class PluginHost:
     def inspect(self, module: wasmtime.Module) -> ModuleAbi:
         return inspect_module(module, self.host_functions.signatures())
 
+    def _adopt(self, plugin: Plugin) -> None:
+        self._check_open()
+        self._plugins.add(plugin)
+
+    def _forget(self, plugin: Plugin) -> None:
+        self._plugins.discard(plugin)
+
     def close(self) -> None:
+        """Close every plugin still open, stop the epoch ticker, free the linker and engine.
+        Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for plugin in list(self._plugins):
+            plugin.close()
         self.ticker.stop()
+        self.linker.close()
+        self.engine.close()
+
+    def __enter__(self) -> PluginHost:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @dataclass(slots=True)
@@ -122,36 +171,65 @@ class _CallError(Exception):
 
 
 class _Instance:
-    """One live instance with the raw handles the hot path needs."""
+    """One live instance: its guest (store, memory, exports), its host-side state and, for a
+    plugin that exports `dealloc`, the request buffer the host keeps across calls (SPEC §4).
+
+    Its store is closed by `close()`, or when the instance is dropped without it.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_finalizer",
+        "buffer",
+        "capacity",
+        "dealloc",
+        "execute",
+        "exports",
+        "guest",
+        "state",
+        "store",
+    )
 
     def __init__(
-        self, store: wasmtime.Store, instance: wasmtime.Instance, state: InstanceState
+        self,
+        guest: _capi.Guest,
+        state: InstanceState,
+        store: wasmtime.Store,
+        instance: wasmtime.Instance,
+        registry: dict[int, InstanceState],
     ) -> None:
-        self.store = store
-        self.instance = instance
+        self.guest = guest
         self.state = state
-        exports = instance.exports(store)
-        self.exports = exports
-        self.context = state.context
-        self.memory = _capi.memory_address(exports["memory"])
-        self.alloc = _capi.func_address(exports["alloc"])
-        self.execute = _capi.func_address(exports["execute"])
-        dealloc = exports.get("dealloc")
-        self.dealloc = _capi.func_address(dealloc) if isinstance(dealloc, wasmtime.Func) else 0
-        self.caller = _capi.RawCaller(self.context)
-        self.known_memory_size = 0
-        state.memory, state.alloc = self.memory, self.alloc
+        # wasmtime's own objects, for callers that want an export the slow, checked way.
+        self.store = store
+        self.exports = instance.exports(store)
+        self.execute = guest.function("execute")
+        self.dealloc = guest.function("dealloc")
+        # The kept request buffer: its address and size, -1 while there is none (so even an
+        # empty request gets one), which is always the case without `dealloc`.
+        self.buffer = 0
+        self.capacity = -1
+        registry[guest.context] = state
+        self._finalizer = weakref.finalize(self, _release, guest, state, registry)
+        self._finalizer.atexit = False  # at exit a worker may still be inside the store
 
-    def func(self, name: str) -> int:
-        export = self.exports.get(name)
-        return _capi.func_address(export) if isinstance(export, wasmtime.Func) else 0
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _release(guest: _capi.Guest, state: InstanceState, registry: dict[int, InstanceState]) -> None:
+    """Unregister the instance from the host functions, close its WebSockets, free its store."""
+    registry.pop(guest.context, None)
+    state.close()
+    guest.close()
 
 
 class Plugin:
     """A loaded plugin: its module, limits and grants, and at most one warm instance.
 
     Not thread-safe: the engine's per-plugin worker is the only caller, which also keeps the store
-    on one thread as wasmtime-py requires.
+    on one thread as wasmtime-py requires. `close()` (or `with`) frees the instance's store;
+    `shutdown()` first lets the plugin run its own `shutdown` export.
     """
 
     def __init__(
@@ -172,22 +250,31 @@ class Plugin:
         self.context.logger = logging.getLogger(f"conductor.plugin.{name}")
         self.metadata: Metadata | None = None
         self._instance: _Instance | None = None
+        self._closed = False
+        self._max_request = limits.max_json_bytes
         self._ticks = host.ticker.ticks_for(limits.timeout_ms)
         self._timeout_s = limits.timeout_ms / 1000.0
+        host._adopt(self)
 
     @property
     def granted(self) -> frozenset[Capability]:
         return self.context.granted
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> Metadata:
         """Instantiate and run `_initialize` and `init`; raise PluginError naming the cause."""
+        if self._closed:
+            raise ClosedError(f"{self.name}: plugin already closed")
         instance = self._new_instance()
         try:
             self.metadata = self._run_init(instance)
         except _CallError as exc:
-            self._drop(instance)
+            instance.close()
             raise PluginError(f"{self.name}: init failed: {exc}") from None
         self._instance = instance
         return self.metadata
@@ -204,126 +291,167 @@ class Plugin:
             self.start()
 
     def discard(self) -> None:
-        if self._instance is not None:
-            self._drop(self._instance)
-            self._instance = None
+        """Drop the live instance (its store is freed); the next call starts a fresh one."""
+        instance, self._instance = self._instance, None
+        if instance is not None:
+            instance.close()
 
     def shutdown(self) -> CallResult:
-        """Call `shutdown` (if exported) on the live instance and unload it."""
+        """Hand back the kept request buffer (`dealloc`), call `shutdown` (if exported) on the
+        live instance, and unload it."""
+        if self._closed:
+            raise ClosedError(f"{self.name}: plugin already closed")
         instance = self._instance
         started = time.perf_counter()
         if instance is None:
             return CallResult(self.name, 0, None, 0, 0.0)
-        func = instance.func("shutdown")
+        guest = instance.guest
+        func = guest.function("shutdown")
         error, code = None, 0
-        if func:
-            try:
+        try:
+            if instance.capacity >= 0:
                 self._arm(instance)
-                instance.caller.call(func, 1 if self.abi.shutdown_returns_code else 0)
-                if self.abi.shutdown_returns_code:
-                    code = instance.caller.values[0].i32
-            except _capi.CallFailure as failure:
-                error = f"shutdown failed: {self._describe(failure, instance)}"
-        fuel = self._fuel_used(instance)
+                guest.call(instance.dealloc, 2, instance.buffer, instance.capacity)
+                instance.buffer, instance.capacity = 0, -1
+            if func:
+                self._arm(instance)
+                returns_code = bool(self.abi.shutdown_returns_code)
+                result = guest.call(func, 1 if returns_code else 0)
+                code = result if returns_code else 0
+        except _capi.CallFailure as failure:
+            error = f"shutdown failed: {self._describe(failure, instance)}"
+        fuel = guest.fuel_used()
         output = instance.state.capture.take()
         self.discard()
         return CallResult(
             self.name, code, error, fuel, (time.perf_counter() - started) * 1000, output, True
         )
 
+    def close(self) -> None:
+        """Free the live instance's store without calling into the plugin; idempotent. Any later
+        use raises ClosedError."""
+        if self._closed:
+            return
+        self._closed = True
+        self.discard()
+        self.host._forget(self)
+
+    def __enter__(self) -> Plugin:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
     # -- calls -----------------------------------------------------------------------------
 
     def execute(self, request: bytes) -> CallResult:
-        """Run `execute` once with `request` (UTF-8 JSON); never raises for plugin misbehaviour."""
-        started = time.perf_counter()
+        """Run `execute` once with `request` (UTF-8 JSON); never raises for plugin misbehaviour.
+
+        The hot path: per call only what the call needs (refuel, deadline, copy, call, fuel
+        read); a plugin that exports `dealloc` gets its request in the buffer kept from the
+        last call unless this request is larger.
+        """
+        started = _clock()
         instance = self._instance
         if instance is None:
             try:
                 self.start()
             except PluginError as exc:
                 return CallResult(
-                    self.name, None, exc.diagnostics(), 0, (time.perf_counter() - started) * 1000
+                    self.name, None, exc.diagnostics(), 0, (_clock() - started) * 1000
                 )
             instance = self._instance
             assert instance is not None
+        guest, state = instance.guest, instance.state
+        size = len(request)
+        code: int | None = None
+        error: str | None = None
         try:
-            code = self._call_execute(instance, request)
-            error = None
-            if instance.state.discard_reason:
-                raise _CallError(instance.state.discard_reason)
-        except _CallError as exc:
+            if size > self._max_request:
+                raise _CallError(
+                    f"request of {size} bytes is over the {self._max_request}-byte limit"
+                )
+            state.deadline = started + self._timeout_s
+            if size <= instance.capacity:
+                code = guest.run(instance.execute, instance.buffer, request)
+            else:  # arms, then allocs: alloc and execute share the call's budget
+                pointer = self._new_buffer(instance, size)
+                code = guest.run(instance.execute, pointer, request, armed=True)
+            fuel = guest.spent
+            if state.discard_reason:
+                raise _CallError(state.discard_reason)
+        except _capi.CallFailure as failure:
+            code, error = None, f"{self.name}: {self._describe(failure, instance)}"
+            fuel = guest.fuel_used()
+        except (_CallError, _capi.AllocFailure, _capi.OutOfBounds) as exc:
             code, error = None, f"{self.name}: {exc}"
-        fuel = self._fuel_used(instance)
-        output = instance.state.capture.take()
+            fuel = guest.fuel_used()
+        output = state.capture.take()
         if error is not None:
             self.discard()
             _log.warning("%s (instance discarded)", error)
-        elapsed = (time.perf_counter() - started) * 1000
-        return CallResult(self.name, code, error, fuel, elapsed, output, error is not None)
+        return CallResult(
+            self.name, code, error, fuel, (_clock() - started) * 1000, output, error is not None
+        )
 
-    def _call_execute(self, instance: _Instance, request: bytes) -> int:
-        size = len(request)
-        if size > self.limits.max_json_bytes:
-            raise _CallError(
-                f"request of {size} bytes is over the {self.limits.max_json_bytes}-byte limit"
-            )
-        caller, context, memory = instance.caller, instance.context, instance.memory
-        _capi.context_set_fuel(context, self.limits.max_fuel)
-        _capi.context_set_epoch_deadline(context, self._ticks)
-        instance.state.deadline = time.monotonic() + self._timeout_s
-        try:
-            pointer = caller.call_i32(instance.alloc, 1, size) & 0xFFFFFFFF
-            if pointer == 0 and size:
-                raise _CallError(f"alloc returned 0 for a {size}-byte request (allocation failure)")
-            # Memory never shrinks, so a size seen before is a safe lower bound for the check.
-            if pointer + size > instance.known_memory_size:
-                instance.known_memory_size = _capi.memory_data_size(context, memory)
-                if pointer + size > instance.known_memory_size:
-                    raise _CallError(
-                        f"alloc returned {pointer}, outside memory for a {size}-byte request"
-                    )
-            ctypes.memmove(_capi.memory_data(context, memory) + pointer, request, size)
-            code = caller.call_i32(instance.execute, 2, pointer, size)
-            if instance.dealloc:
-                caller.call_i32(instance.dealloc, 2, pointer, size)
-        except _capi.CallFailure as failure:
-            raise _CallError(self._describe(failure, instance)) from None
-        return code
+    def _new_buffer(self, instance: _Instance, size: int) -> int:
+        """Where a request goes when the kept buffer (if any) is too small: without `dealloc` a
+        fresh `alloc` of its size, every call; with it, a new kept buffer (the old one handed
+        back first), sized to the next power of two so slowly growing requests rarely move it.
+        Arms the call's budget first: these calls are part of it."""
+        guest = instance.guest
+        self._arm(instance)
+        if not instance.dealloc:
+            return guest.alloc(size, "request")
+        if instance.capacity >= 0:
+            old_buffer, old_capacity = instance.buffer, instance.capacity
+            instance.buffer, instance.capacity = 0, -1
+            guest.call(instance.dealloc, 2, old_buffer, old_capacity)
+        capacity = max(MIN_REQUEST_BUFFER, 1 << (size - 1).bit_length())
+        capacity = max(size, min(capacity, self.limits.max_json_bytes))
+        instance.buffer = guest.alloc(capacity, "request")
+        instance.capacity = capacity
+        return instance.buffer
 
     # -- internals -------------------------------------------------------------------------
 
     def _arm(self, instance: _Instance) -> None:
         """Refill fuel and arm the wall-clock deadline: every call starts with the full budget."""
-        _capi.context_set_fuel(instance.context, self.limits.max_fuel)
-        _capi.context_set_epoch_deadline(instance.context, self._ticks)
+        instance.guest.arm()
         instance.state.deadline = time.monotonic() + self._timeout_s
 
-    def _fuel_used(self, instance: _Instance) -> int:
-        return self.limits.max_fuel - instance.caller.fuel_left()
-
     def _new_instance(self) -> _Instance:
+        self.host._check_open()
         capture = OutputCapture(
             self.limits.max_output_bytes, self.context.redact if self.context.secrets else None
         )
         store = wasmtime.Store(self.host.engine)
-        store.set_limits(
-            memory_size=self.limits.max_memory_bytes, table_elements=self.limits.max_table_elements
-        )
-        data_dir = self.context.data_dir if Capability.FILESYSTEM in self.granted else None
-        store.set_wasi(wasi_config(capture, data_dir))
-        context = _capi.context_address(store)
-        state = InstanceState(self.context, context, capture)
-        self.host.host_functions.states[context] = state
-        store.set_fuel(self.limits.max_fuel)
-        store.set_epoch_deadline(self._ticks)
         try:
+            store.set_limits(
+                memory_size=self.limits.max_memory_bytes,
+                table_elements=self.limits.max_table_elements,
+            )
+            data_dir = self.context.data_dir if Capability.FILESYSTEM in self.granted else None
+            store.set_wasi(wasi_config(capture, data_dir))
+            store.set_fuel(self.limits.max_fuel)
+            store.set_epoch_deadline(self._ticks)
             instance = self.host.linker.instantiate(store, self.module)
+            guest = _capi.Guest(store, instance, self.limits.max_fuel, self._ticks)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            del self.host.host_functions.states[context]
+            store.close()
             raise PluginError(
                 f"{self.name}: cannot instantiate: {self._describe_instantiation(exc)}"
             ) from None
-        return _Instance(store, instance, state)
+        except BaseException:
+            store.close()
+            raise
+        state = InstanceState(self.context, guest, capture)
+        return _Instance(guest, state, store, instance, self.host.host_functions.states)
 
     def _describe_instantiation(self, exc: Exception) -> str:
         text = str(exc)
@@ -340,22 +468,24 @@ class Plugin:
 
     def _run_init(self, instance: _Instance) -> Metadata:
         default = Metadata(name=self.name)
+        guest = instance.guest
+        packed = 0
         try:
             self._arm(instance)
             if self.abi.has_initialize:
-                instance.caller.call(instance.func("_initialize"), 0)
-            init = instance.func("init")
+                guest.call(guest.function("_initialize"), 0)
+            init = guest.function("init")
             if not init:
                 return default
             self._arm(instance)
-            instance.caller.call(init, 1 if self.abi.init_returns_metadata else 0)
+            if self.abi.init_returns_metadata:
+                packed = guest.call_i64(init) & 0xFFFFFFFFFFFFFFFF
+            else:
+                guest.call(init, 0)
         except _capi.CallFailure as failure:
             raise _CallError(self._describe(failure, instance)) from None
         finally:
             instance.state.capture.take()
-        if not self.abi.init_returns_metadata:
-            return default
-        packed = instance.caller.values[0].i64 & 0xFFFFFFFFFFFFFFFF
         pointer, length = packed >> 32, packed & 0xFFFFFFFF
         if length == 0:
             return default
@@ -363,11 +493,12 @@ class Plugin:
             raise _CallError(
                 f"metadata of {length} bytes is over the {self.limits.max_json_bytes}-byte limit"
             )
-        if pointer + length > _capi.memory_data_size(instance.context, instance.memory):
-            raise _CallError(f"init returned metadata at ({pointer}, {length}), outside memory")
-        data = ctypes.string_at(
-            _capi.memory_data(instance.context, instance.memory) + pointer, length
-        )
+        try:
+            data = guest.read(pointer, length)
+        except _capi.OutOfBounds:
+            raise _CallError(
+                f"init returned metadata at ({pointer}, {length}), outside memory"
+            ) from None
         try:
             return parse_metadata(data, self.name)
         except MetadataError as exc:
@@ -375,7 +506,7 @@ class Plugin:
 
     def _describe(self, failure: _capi.CallFailure, instance: _Instance) -> str:
         reason = self._describe_trap(failure.trap_code, str(failure))
-        size = _capi.memory_data_size(instance.context, instance.memory)
+        size = instance.guest.memory_size()
         if failure.trap_code not in (
             wasmtime.TrapCode.OUT_OF_FUEL,
             wasmtime.TrapCode.INTERRUPT,
@@ -395,7 +526,3 @@ class Plugin:
         lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
         cause = lines[-1] if lines else "unknown trap"
         return f"trapped: {cause.removeprefix('wasm trap: ')}"
-
-    def _drop(self, instance: _Instance) -> None:
-        self.host.host_functions.states.pop(instance.context, None)
-        instance.state.close()

@@ -1,9 +1,9 @@
-"""Host functions of import module `conductor`, registered through the C API's unchecked form.
+"""Host functions of import module `conductor`, registered through `_capi.HostImports`.
 
-One trampoline per function reads raw values, finds the calling instance's state by its store
-context, checks the capability, and calls a plain Python function. No exception ever crosses into
-wasmtime: it would land in wasmtime-py's process-wide exception slot and surface in another
-thread's call. Expected failures become error codes and the instance's last error.
+One handler per function finds the calling instance's state by its store context, checks the
+capability, and calls a plain Python function. No exception ever crosses into wasmtime: it would
+land in wasmtime-py's process-wide exception slot and surface in another thread's call. Expected
+failures become error codes and the instance's last error.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import wasmtime
 
@@ -24,7 +23,7 @@ from conductor.plugins.host._state import GuestFault, HostCallError, InstanceSta
 from conductor.plugins.host.codes import Code
 
 _logger = logging.getLogger("conductor.host")
-I32, I64 = "i32", "i64"
+I32, I64 = _capi.I32, _capi.I64
 
 
 @dataclass(frozen=True)
@@ -36,11 +35,7 @@ class HostFunction:
     capability: Capability | None = None
 
     def functype(self) -> wasmtime.FuncType:
-        """A fresh FuncType: wasmtime ties a type to the first engine it is used with."""
-        kinds = {I32: wasmtime.ValType.i32, I64: wasmtime.ValType.i64}
-        return wasmtime.FuncType(
-            [kinds[p]() for p in self.params], [kinds[r]() for r in self.results]
-        )
+        return _capi.functype(self.params, self.results)
 
 
 NET = Capability.NETWORK
@@ -64,78 +59,61 @@ class HostLinker:
 
     def __init__(self) -> None:
         self.states: dict[int, InstanceState] = {}
-        self._callbacks: list[Any] = []  # the C side holds raw pointers: keep them alive
+        self._imports = _capi.HostImports()
 
     def signatures(self) -> dict[str, wasmtime.FuncType]:
         return {function.name: function.functype() for function in HOST_FUNCTIONS}
 
     def define_all(self, linker: wasmtime.Linker, module: str) -> None:
         for function in HOST_FUNCTIONS:
-            callback = self._trampoline(function)
-            self._callbacks.append(callback)
-            _capi.define_unchecked(linker, module, function.name, function.functype(), callback)
+            handler = self._fast(function) if function.name in _FAST else self._handler(function)
+            self._imports.define(
+                linker, module, function.name, function.params, function.results, handler, Code.IO
+            )
 
-    def _trampoline(self, function: HostFunction) -> Any:
+    def _fast(self, function: HostFunction) -> _capi.HostHandler:
+        """The hot path (`log`): no capability, and the implementation handles its own faults."""
+        states = self.states
+        implementation = function.implementation
+
+        def fast(context: int, *args: int) -> int:
+            state = states.get(context)
+            return Code.INVALID if state is None else implementation(state, *args)
+
+        return fast
+
+    def _handler(self, function: HostFunction) -> _capi.HostHandler:
         states = self.states
         name = function.name
         implementation = function.implementation
         capability = function.capability
-        kinds = function.params
-        wide_result = function.results == (I64,)
-        has_result = bool(function.results)
+        # A packed answer at an address of 2**31 or more would not fit the i64 (or an i32 result
+        # its type): FAULT rather than a wrapped value the guest would misread.
+        ceiling = 2**63 if function.results == (I64,) else 2**31
 
-        if name in _FAST:
-
-            def fast(_env: Any, caller: Any, values: Any, _count: int) -> int:
-                try:
-                    state = states[_capi.caller_context(caller)]
-                    values[0].i32 = implementation(
-                        state, values[0].i32, values[1].i32, values[2].i32
-                    )
-                except BaseException:  # never let anything reach wasmtime
-                    _logger.exception("host function %s failed", name)
-                    values[0].i32 = Code.IO
-                return 0
-
-            return _capi.UncheckedCallback(fast)
-
-        def trampoline(_env: Any, caller: Any, values: Any, _count: int) -> int:
-            result: int = Code.IO
-            state = None
+        def handler(context: int, *args: int) -> int:
+            state = states.get(context)
+            if state is None:  # a start function, before the instance is registered
+                return Code.INVALID
             try:
-                state = states.get(_capi.caller_context(caller))
-                if state is None:
-                    result = Code.INVALID
-                elif capability is not None and capability not in state.plugin.granted:
+                if capability is not None and capability not in state.plugin.granted:
                     state.last_error = f"{name}: the {capability.value} capability is not granted"
                     state.plugin.log_denial(
                         name,
                         f"{capability.value} is not granted",
                         f"conductor plugin grant {state.name} {capability.value}",
                     )
-                    result = Code.DENIED
-                else:
-                    args = [
-                        values[i].i64 if kind == I64 else values[i].i32
-                        for i, kind in enumerate(kinds)
-                    ]
-                    result = implementation(state, *args)
+                    return Code.DENIED
+                result = implementation(state, *args)
+                return result if result < ceiling else Code.FAULT
             except (HostCallError, GuestFault) as failure:
-                result = failure.code
-                if state is not None:
-                    state.last_error = state.plugin.redact(f"{name}: {failure}")
+                state.last_error = state.plugin.redact(f"{name}: {failure}")
+                return failure.code
             except BaseException as exc:  # never let anything reach wasmtime
-                result = Code.IO
-                if state is not None:
-                    state.last_error = state.plugin.redact(
-                        f"{name}: host error: {type(exc).__name__}: {exc}"
-                    )
+                state.last_error = state.plugin.redact(
+                    f"{name}: host error: {type(exc).__name__}: {exc}"
+                )
                 _logger.exception("host function %s failed", name)
-            if wide_result:
-                # An i64 of 2**63 or more would wrap or vanish: answers are always below 2**63.
-                values[0].i64 = result if -(2**63) <= result < 2**63 else Code.FAULT
-            elif has_result:
-                values[0].i32 = result if -(2**31) <= result < 2**31 else Code.FAULT
-            return 0
+                return Code.IO
 
-        return _capi.UncheckedCallback(trampoline)
+        return handler

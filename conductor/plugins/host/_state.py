@@ -1,12 +1,12 @@
 """Host-side state of one plugin instance, as host functions see it.
 
 Host functions find it by the caller's store context. It lives exactly as long as the instance:
-its WebSockets are closed and its last error forgotten when the instance is discarded.
+its WebSockets are closed and its last error forgotten when the instance is discarded. Guest
+memory is reached only through the instance's `Guest`, which checks every range.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import time
 from collections.abc import Callable
@@ -42,19 +42,13 @@ class HostCallError(Exception):
 @dataclass
 class InstanceState:
     plugin: PluginContext
-    context: int
+    guest: _capi.Guest
     capture: OutputCapture
-    memory: int = 0
-    alloc: int = 0
     deadline: float = 0.0  # time.monotonic() at which the current call's budget ends
     last_error: str = ""
     discard_reason: str = ""
     resources: dict[int, Any] = field(default_factory=dict)  # WebSocket handles
     closers: list[Callable[[], None]] = field(default_factory=list)
-    reentrant: _capi.RawCaller = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.reentrant = _capi.RawCaller(self.context)
 
     @property
     def name(self) -> str:
@@ -64,18 +58,15 @@ class InstanceState:
 
     def read(self, pointer: int, length: int, limit: int = MAX_HOST_ARGUMENT) -> bytes:
         """Copy `length` bytes at `pointer` out of guest memory, bounds-checked."""
-        pointer &= 0xFFFFFFFF
         length &= 0xFFFFFFFF
         if length > limit:
             raise GuestFault(
                 f"argument of {length} bytes is over the {limit}-byte limit", Code.TOO_BIG
             )
-        size = _capi.memory_data_size(self.context, self.memory)
-        if pointer + length > size:
-            raise GuestFault(f"({pointer}, {length}) is outside the {size}-byte memory")
-        if length == 0:
-            return b""
-        return ctypes.string_at(_capi.memory_data(self.context, self.memory) + pointer, length)
+        try:
+            return self.guest.read(pointer, length)
+        except _capi.OutOfBounds as fault:
+            raise GuestFault(str(fault)) from None
 
     def read_json(
         self, pointer: int, length: int, limit: int = MAX_HOST_ARGUMENT
@@ -100,16 +91,15 @@ class InstanceState:
                 Code.TOO_BIG, f"answer of {len(data)} bytes is over the {MAX_ANSWER}-byte limit"
             )
         try:
-            pointer = self.reentrant.call_i32(self.alloc, 1, len(data)) & 0xFFFFFFFF
+            pointer = self.guest.alloc_and_write(data, "answer")
         except _capi.CallFailure as failure:
             # The guest trapped inside alloc: it is broken, so the instance goes after this call.
             self.discard_reason = f"trapped in alloc during a host call: {failure}"
             raise HostCallError(Code.FAULT, self.discard_reason) from None
-        if pointer == 0:
-            raise HostCallError(Code.NO_MEMORY, f"alloc returned 0 for a {len(data)}-byte answer")
-        if pointer + len(data) > _capi.memory_data_size(self.context, self.memory):
-            raise HostCallError(Code.FAULT, f"alloc returned {pointer}, outside memory")
-        ctypes.memmove(_capi.memory_data(self.context, self.memory) + pointer, data, len(data))
+        except _capi.AllocFailure as failure:
+            raise HostCallError(Code.NO_MEMORY, str(failure)) from None
+        except _capi.OutOfBounds as fault:
+            raise HostCallError(Code.FAULT, str(fault)) from None
         return (pointer << 32) | len(data)
 
     def answer_json(self, document: Any) -> int:
