@@ -182,13 +182,10 @@ def exec_command(
             approvals=parse_all(grant or []),
             grants=grants,
         )
-    host = PluginHost(module_cache_dir())
-    try:
+    with PluginHost(module_cache_dir()) as host:
         loaded = load_plugin(host, path, options)
         result = loaded.plugin.execute(request)
         ended = loaded.plugin.shutdown()
-    finally:
-        host.close()
     phases = {**loaded.phases_ms, "execute": result.wall_ms, "shutdown": ended.wall_ms}
     if json_output:
         print_json(
@@ -246,21 +243,16 @@ def inspect_command(
     verdict = verdict_for(
         path, wasm, SignaturePolicy.TRUSTED, TrustStore(default_trust_store(trust_store))
     )
-    host = PluginHost(None)
-    try:
+    with PluginHost(None) as host:
         module, _ = host.compile(plugin_name(path), wasm, hashlib.sha256(wasm).digest())
         abi = host.inspect(module)
         metadata, metadata_error = None, None
         if abi.ok:
-            candidate = Plugin(host, plugin_name(path), module, abi, Limits())
-            try:
-                metadata = candidate.start()
-            except ConductorError as exc:
-                metadata_error = exc.diagnostics()
-            finally:
-                candidate.discard()
-    finally:
-        host.close()
+            with Plugin(host, plugin_name(path), module, abi, Limits()) as candidate:
+                try:
+                    metadata = candidate.start()
+                except ConductorError as exc:
+                    metadata_error = exc.diagnostics()
     capabilities = sorted(metadata.capabilities, key=lambda c: c.value) if metadata else []
     gated = {
         function.name: function.capability for function in HOST_FUNCTIONS if function.capability
@@ -374,8 +366,7 @@ def list_command(
 ) -> None:
     """Installed plugins with version, signer and grants."""
     directory = plugins_dir()
-    host = PluginHost(module_cache_dir())
-    try:
+    with PluginHost(module_cache_dir()) as host:
         found = installed.list_installed(
             host,
             _policy(policy),
@@ -383,8 +374,6 @@ def list_command(
             GrantStore(grants_file()),
             directory,
         )
-    finally:
-        host.close()
     rows = [item.to_json() for item in found]
     if json_output:
         print_json({"plugins_dir": str(directory), "plugins": rows})

@@ -153,14 +153,11 @@ def check_command(
     """Validate a config and load, verify and initialise every plugin it names, without listening."""
     loaded_config = load_config(config)
     _protect(redactor)(loaded_config)
-    host = PluginHost(module_cache_dir())
-    try:
+    with PluginHost(module_cache_dir()) as host:
         findings = load_config_plugins(host, loaded_config, trust_store, None)
         for finding in findings:
             if finding.loaded is not None:
                 finding.loaded.plugin.shutdown()
-    finally:
-        host.close()
     rows: list[dict[str, Any]] = []
     for finding in findings:
         path = finding.key[0]

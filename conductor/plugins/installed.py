@@ -127,11 +127,8 @@ def read_metadata(host: PluginHost, name: str, wasm: bytes) -> Metadata:
     abi = host.inspect(module)
     if not abi.ok:
         raise PluginError(f"{name}: {abi.problems[0]}")
-    plugin = Plugin(host, name, module, abi, Limits())
-    try:
+    with Plugin(host, name, module, abi, Limits()) as plugin:
         return plugin.start()
-    finally:
-        plugin.discard()
 
 
 @dataclass(frozen=True)
