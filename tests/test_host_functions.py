@@ -14,6 +14,7 @@ import pytest
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host._state import HostCallError
+from conductor.plugins.host.codes import Code
 from conductor.plugins.host.http import parse_request as parse_http_request
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import LoadedPlugin
@@ -22,7 +23,16 @@ from tests.plugin_helpers import load_unsigned
 from tests.servers import WebSocketServer
 
 ALL = frozenset({Capability.NETWORK, Capability.SUBPROCESS, Capability.SYSTEM_CONTROL})
-DENIED, INVALID, TIMEOUT, IO, TOO_BIG, NOT_FOUND, FAULT, CLOSED = -1, -2, -3, -4, -5, -7, -8, -10
+DENIED, INVALID, TIMEOUT, IO, TOO_BIG, NOT_FOUND, FAULT, CLOSED = (
+    Code.DENIED,
+    Code.INVALID,
+    Code.TIMEOUT,
+    Code.IO,
+    Code.TOO_BIG,
+    Code.NOT_FOUND,
+    Code.FAULT,
+    Code.CLOSED,
+)
 
 
 def probe(

@@ -10,6 +10,7 @@ import pytest
 
 from conductor.errors import PluginError
 from conductor.plugins.abi import EventContext, RequestTemplate
+from conductor.plugins.host.codes import Code
 from conductor.plugins.limits import Limits
 from conductor.plugins.runtime import PluginHost
 from tests.plugin_helpers import load_unsigned
@@ -160,7 +161,7 @@ def test_megabytes_of_output_are_capped(host: PluginHost, tmp_path: Path) -> Non
 def test_bad_pointers_to_log_are_faults_not_crashes(host: PluginHost, tmp_path: Path) -> None:
     loaded = load_unsigned(host, "log_bad_pointer", tmp_path)
     result = loaded.plugin.execute(REQUEST)
-    assert result.code == -8 and result.error is None
+    assert result.code == Code.FAULT and result.error is None
     assert_good_call_still_works(host, tmp_path)
 
 

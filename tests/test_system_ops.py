@@ -23,6 +23,7 @@ from conductor.paths import plugin_data_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host._state import HostCallError
+from conductor.plugins.host.codes import Code
 from conductor.plugins.host.system import _screenshot_name
 from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin
 from conductor.plugins.runtime import PluginHost
@@ -32,7 +33,7 @@ from tests.midi_helpers import require
 from tests.plugin_helpers import fixture_path
 from tests.test_host_functions import ALL, answer, call, probe
 
-UNSUPPORTED, INVALID, IO = -9, -2, -4
+UNSUPPORTED, INVALID, IO = Code.UNSUPPORTED, Code.INVALID, Code.IO
 pytestmark = pytest.mark.usefixtures("desktop")
 
 

@@ -15,12 +15,13 @@ import pytest
 
 from conductor.paths import plugin_data_dir
 from conductor.plugins.host._process import OUTPUT_CAP, run_bounded
+from conductor.plugins.host.codes import Code
 from conductor.plugins.limits import Limits
 from conductor.plugins.runtime import PluginHost
 from tests.plugin_helpers import fixture_path
 from tests.test_host_functions import answer, call, probe
 
-TIMEOUT = -3
+TIMEOUT = Code.TIMEOUT
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the process-tree guarantee is Linux's"
 )

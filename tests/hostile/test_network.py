@@ -16,6 +16,7 @@ import pytest
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.grants import GrantStore
 from conductor.plugins.host.addresses import Scope, peer_scope
+from conductor.plugins.host.codes import Code
 from conductor.plugins.host.hosts import split_url
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import LoadedPlugin
@@ -24,7 +25,7 @@ from tests.plugin_helpers import load_unsigned
 from tests.servers import GARBAGE_ANSWERS, RawServer, gzip_bomb
 from tests.test_host_functions import answer, call, probe
 
-DENIED, INVALID, TIMEOUT, IO, CLOSED = -1, -2, -3, -4, -10
+DENIED, INVALID, TIMEOUT, IO, CLOSED = Code.DENIED, Code.INVALID, Code.TIMEOUT, Code.IO, Code.CLOSED
 
 
 def declaring(

@@ -14,6 +14,7 @@ import pytest
 import rtmidi
 from nacl.signing import SigningKey
 
+from conductor.plugins.host.codes import Code
 from tests.conftest import Runner
 from tests.midi_helpers import RunningConductor, connect
 from tests.plugin_helpers import fixture_path, signed_copy
@@ -116,7 +117,7 @@ def test_a_config_that_loses_a_grant_stops_the_command_within_one_reload(
     write_config(config, policy="unsigned", approvals="", plugin=str(probe), marker=str(marker))
     session.wait_for("config reloaded")
     denied = session.hit()["results"][0]
-    assert denied["code"] == -1 and runs(marker) == 1  # DENIED: sh never started
+    assert denied["code"] == Code.DENIED and runs(marker) == 1  # sh never started
     assert "Subprocess" in denied["output"]["logs"][0]["message"]
     session.wait_for(
         "host_probe: loading it again: its [plugins.grants], [plugins.commands] changed"
@@ -151,7 +152,7 @@ def test_plugin_grant_and_revoke_during_a_run_apply_from_the_next_call(
         marker=str(marker),
     )
     session = session_for(config, "revoke-in")
-    assert session.hit()["results"][0]["code"] == -1 and runs(marker) == 0
+    assert session.hit()["results"][0]["code"] == Code.DENIED and runs(marker) == 0
 
     granted = conductor_cli("plugin", "grant", probe, "Subprocess", "--command", "sh")
     assert granted.returncode == 0, granted.stderr
@@ -160,7 +161,7 @@ def test_plugin_grant_and_revoke_during_a_run_apply_from_the_next_call(
 
     assert conductor_cli("plugin", "revoke", probe, "Subprocess").returncode == 0
     session.wait_for("host_probe: loading it again: its remembered grants changed", count=2)
-    assert session.hit()["results"][0]["code"] == -1 and runs(marker) == 1
+    assert session.hit()["results"][0]["code"] == Code.DENIED and runs(marker) == 1
 
 
 def test_trust_remove_during_a_run_unloads_the_plugin(

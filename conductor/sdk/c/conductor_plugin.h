@@ -13,8 +13,10 @@
  * in exactly one file after including this header with CONDUCTOR_PLUGIN_MAIN defined (in C++ it
  * has C linkage: the header declares it inside extern "C"). The header exports alloc, dealloc,
  * init and execute for you.
- * The host writes the request JSON (your params plus "context") into a buffer from alloc(),
- * calls execute(ptr, len), and frees it with dealloc(). 0 means success.
+ * The host writes the request JSON (your params plus "context") into a buffer from alloc() and
+ * calls execute(ptr, len); 0 means success. The buffer belongs to the host: because this header
+ * exports dealloc(), the host keeps the buffer for later requests and hands it back through
+ * dealloc() only when it needs a larger one or unloads the plugin. Never free() the request.
  */
 #ifndef CONDUCTOR_PLUGIN_H
 #define CONDUCTOR_PLUGIN_H
@@ -34,7 +36,8 @@ extern "C" {
 /* Log levels for conductor_log. */
 enum { CONDUCTOR_DEBUG = 0, CONDUCTOR_INFO = 1, CONDUCTOR_WARN = 2, CONDUCTOR_ERROR = 3 };
 
-/* Host error codes (negative results of host functions). */
+/* Host error codes (negative results of host functions), as conductor/plugins/host/codes.py
+ * defines them (a test checks that they agree). */
 enum {
     CONDUCTOR_OK = 0, CONDUCTOR_DENIED = -1, CONDUCTOR_INVALID = -2, CONDUCTOR_TIMEOUT = -3,
     CONDUCTOR_IO = -4, CONDUCTOR_TOO_BIG = -5, CONDUCTOR_NO_MEMORY = -6, CONDUCTOR_NOT_FOUND = -7,

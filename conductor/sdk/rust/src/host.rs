@@ -34,6 +34,8 @@ pub struct HostError {
     pub message: String,
 }
 
+// Host error codes, as conductor/plugins/host/codes.py defines them (a test checks that they agree).
+pub const OK: i64 = 0;
 pub const DENIED: i64 = -1;
 pub const INVALID: i64 = -2;
 pub const TIMEOUT: i64 = -3;

@@ -217,6 +217,9 @@ pub mod __private {
         })
     }
 
+    /// The request the host wrote. Its buffer belongs to the host, which keeps it for later
+    /// requests and frees it with `dealloc` (SPEC §4): it is only borrowed for this call, never
+    /// freed here.
     pub fn request(pointer: i32, length: i32) -> &'static [u8] {
         unsafe { std::slice::from_raw_parts(pointer as *const u8, length.max(0) as usize) }
     }
