@@ -276,6 +276,40 @@ def test_a_trap_in_alloc_during_a_host_call_discards_the_instance(
     assert_good_call_still_works(host, tmp_path)
 
 
+# An alloc that answers each answer's alloc with another host call, without end; `execute`
+# returns the first error code one of them got.
+NESTED = """(module
+  (import "conductor" "config_get" (func $config_get (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "key")
+  (global $requested (mut i32) (i32.const 0))
+  (global $error (mut i64) (i64.const 0))
+  (func $ask (result i64)
+    (local $answer i64)
+    (local.set $answer (call $config_get (i32.const 0) (i32.const 3)))
+    (if (i32.and (i64.lt_s (local.get $answer) (i64.const 0)) (i64.eqz (global.get $error)))
+      (then (global.set $error (local.get $answer))))
+    (local.get $answer))
+  (func (export "alloc") (param $size i32) (result i32)
+    (if (i32.eqz (global.get $requested))
+      (then (global.set $requested (i32.const 1)) (return (i32.const 1024))))
+    (drop (call $ask))
+    (i32.const 4096))
+  (func (export "execute") (param i32 i32) (result i32)
+    (global.set $error (i64.const 0))
+    (drop (call $ask))
+    (global.set $requested (i32.const 0))
+    (i32.wrap_i64 (global.get $error))))"""
+
+
+def test_host_calls_nested_inside_alloc_stop_at_a_depth(host: PluginHost, tmp_path: Path) -> None:
+    loaded = load_wat(host, tmp_path, "nested", NESTED, plugin_config={"key": "value"})
+    for _ in range(2):
+        result = loaded.plugin.execute(REQUEST)
+        assert result.code == Code.FAULT and result.error is None and not result.discarded
+    assert_good_call_still_works(host, tmp_path)
+
+
 # A start function runs inside instantiation, before the host knows the instance: its host
 # calls must be refused, not read memory the host has no handle on yet.
 START_CALLS_HOST = """(module

@@ -21,6 +21,9 @@ from conductor.plugins.sandbox import OutputCapture
 MAX_HOST_ARGUMENT = 1024 * 1024
 MAX_ANSWER = 4 * 1024 * 1024 + 64 * 1024  # a 4 MiB body plus its JSON envelope
 DEADLINE_GUARD_S = 0.020
+# A guest's alloc may itself make a host call whose answer needs alloc again: each level costs
+# Python frames, and past the interpreter's recursion limit the host could no longer answer.
+MAX_NESTED_ANSWERS = 8
 
 
 class GuestFault(Exception):
@@ -47,6 +50,7 @@ class InstanceState:
     deadline: float = 0.0  # time.monotonic() at which the current call's budget ends
     last_error: str = ""
     discard_reason: str = ""
+    nested_answers: int = 0  # answers being written, one inside another's alloc
     resources: dict[int, Any] = field(default_factory=dict)  # WebSocket handles
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -90,6 +94,11 @@ class InstanceState:
             raise HostCallError(
                 Code.TOO_BIG, f"answer of {len(data)} bytes is over the {MAX_ANSWER}-byte limit"
             )
+        if self.nested_answers >= MAX_NESTED_ANSWERS:
+            raise HostCallError(
+                Code.FAULT, f"host calls nested {MAX_NESTED_ANSWERS} deep inside alloc"
+            )
+        self.nested_answers += 1
         try:
             pointer = self.guest.alloc_and_write(data, "answer")
         except _capi.CallFailure as failure:
@@ -100,6 +109,8 @@ class InstanceState:
             raise HostCallError(Code.NO_MEMORY, str(failure)) from None
         except _capi.OutOfBounds as fault:
             raise HostCallError(Code.FAULT, str(fault)) from None
+        finally:
+            self.nested_answers -= 1
         return (pointer << 32) | len(data)
 
     def answer_json(self, document: Any) -> int:
