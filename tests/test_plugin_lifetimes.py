@@ -5,13 +5,14 @@ error, and a store is freed the moment its instance is discarded or its plugin d
 from __future__ import annotations
 
 import gc
+import threading
 from pathlib import Path
 
 import pytest
 import wasmtime
 
 from conductor.plugins.limits import Limits
-from conductor.plugins.runtime import ClosedError, Plugin, PluginHost
+from conductor.plugins.runtime import CallResult, ClosedError, Plugin, PluginHost
 from tests.plugin_helpers import fixture_path, load_unsigned
 from tests.test_runtime_limits import REQUEST
 
@@ -24,17 +25,23 @@ def _store_is_closed(store: wasmtime.Store) -> bool:
     return False
 
 
+def _live_store(plugin: Plugin) -> wasmtime.Store:
+    """The live instance's store (only the store: holding the instance would keep it alive)."""
+    instance = plugin._instance
+    assert instance is not None
+    return instance.store
+
+
 def test_a_host_closes_with_its_plugins_and_ticker(tmp_path: Path) -> None:
     with PluginHost(tmp_path / "cache") as host:
         loaded = load_unsigned(host, "good", tmp_path)
         assert loaded.plugin.execute(REQUEST).ok
-        instance = loaded.plugin._instance
-        assert instance is not None
+        store = _live_store(loaded.plugin)
         ticker = host.ticker._thread
         assert ticker.is_alive()
     assert host.closed and loaded.plugin.closed
     assert not ticker.is_alive()
-    assert _store_is_closed(instance.store)
+    assert _store_is_closed(store)
     assert host.host_functions.states == {}
     with pytest.raises(ClosedError, match=r"^good: plugin already closed$"):
         loaded.plugin.execute(REQUEST)
@@ -50,10 +57,9 @@ def test_a_plugin_closes_on_its_own(host: PluginHost, tmp_path: Path) -> None:
     with Plugin(host, "good", module, host.inspect(module), Limits()) as plugin:
         plugin.start()
         assert plugin.execute(REQUEST).ok
-        instance = plugin._instance
-        assert instance is not None
+        store = _live_store(plugin)
     assert plugin.closed and not host.closed
-    assert _store_is_closed(instance.store)
+    assert _store_is_closed(store)
     for use in (lambda: plugin.execute(REQUEST), plugin.start, plugin.shutdown):
         with pytest.raises(ClosedError, match="already closed"):
             use()
@@ -84,7 +90,8 @@ def test_a_dropped_plugin_frees_its_store_without_close(host: PluginHost, tmp_pa
         instance = loaded.plugin._instance
         assert instance is not None
         store, context = instance.store, instance.guest.context
-        del loaded, instance
+        del instance
+        del loaded
         assert _store_is_closed(store)
         assert context not in host.host_functions.states
     finally:
@@ -99,3 +106,32 @@ def test_shutdown_unloads_but_keeps_the_plugin_usable(host: PluginHost, tmp_path
     assert ended.error is None and ended.discarded and _store_is_closed(instance.store)
     assert not loaded.plugin.closed
     assert loaded.plugin.execute(REQUEST).ok  # starts afresh, runs init again
+
+
+def test_closing_the_host_while_a_call_runs_on_another_thread(tmp_path: Path) -> None:
+    """An engine that gave up waiting for a worker closes the host anyway: the running call
+    keeps its store until it returns (here: out of fuel, as the deadline no longer ticks), and
+    the store is freed then, on the worker's thread."""
+    host = PluginHost(tmp_path / "cache")
+    loaded = load_unsigned(host, "infinite_loop", tmp_path, Limits(max_fuel=300_000_000))
+    store = _live_store(loaded.plugin)
+    calling = threading.Event()
+    outcome: list[object] = []
+
+    def worker() -> None:
+        calling.set()
+        try:
+            outcome.append(loaded.plugin.execute(REQUEST))
+        except ClosedError as exc:  # only if the host closed before the call began
+            outcome.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert calling.wait(10)
+    host.close()
+    thread.join(60)
+    assert not thread.is_alive()
+    (result,) = outcome
+    if isinstance(result, CallResult):
+        assert result.error == "infinite_loop: out of fuel after 300000000 instructions"
+    assert loaded.plugin.closed and _store_is_closed(store)

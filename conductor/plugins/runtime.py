@@ -54,7 +54,8 @@ class PluginHost:
     """Everything plugins share: engine, linker, epoch ticker and module cache.
 
     Create one per process and close it at the end (`close()` or `with`); closing it closes every
-    plugin made on it, so do it after the threads that call those plugins are done.
+    plugin made on it (see `Plugin.close`). A call still running then keeps its store until it
+    returns, but no longer has a wall-clock deadline (fuel still bounds it).
     """
 
     def __init__(self, cache_dir: Path | None = None) -> None:
@@ -174,7 +175,8 @@ class _Instance:
     """One live instance: its guest (store, memory, exports), its host-side state and, for a
     plugin that exports `dealloc`, the request buffer the host keeps across calls (SPEC §4).
 
-    Its store is closed by `close()`, or when the instance is dropped without it.
+    Its store is freed by `close()`, or when the last reference to the instance goes: a plugin
+    holds one, and so does a call while it runs.
     """
 
     __slots__ = (
@@ -329,11 +331,17 @@ class Plugin:
 
     def close(self) -> None:
         """Free the live instance's store without calling into the plugin; idempotent. Any later
-        use raises ClosedError."""
+        use raises ClosedError.
+
+        Safe from any thread: it drops the plugin's reference to the instance, and the instance
+        frees its store when the last reference goes, which is at once unless a call is still
+        running on the worker's thread (an engine that gave up waiting for it): then when that
+        call returns, on that thread. `discard` frees it at once and is for the calling thread.
+        """
         if self._closed:
             return
         self._closed = True
-        self.discard()
+        self._instance = None
         self.host._forget(self)
 
     def __enter__(self) -> Plugin:
