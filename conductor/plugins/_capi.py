@@ -4,7 +4,8 @@ host functions registered on a linker.
 wasmtime-py's `Func.__call__` re-reads the function type on every call (~21 µs) and its
 `Linker.define_func` costs 15 to 24 µs per host call; the C API's unchecked forms cost about 1 µs.
 Nothing outside this module imports ctypes or touches wasmtime's private `_ffi`/`_bindings`: the
-runtime and the host functions see addresses as integers, memory as bytes, and plain callables.
+runtime and the host functions see guest addresses as integers, memory as bytes, exported
+functions as opaque handles, and host functions as plain callables.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ _call_unchecked = _unconverted("wasmtime_func_call_unchecked", c_void_p)
 _set_fuel = _unconverted("wasmtime_context_set_fuel", c_void_p)
 _get_fuel = _unconverted("wasmtime_context_get_fuel", c_void_p)
 _set_epoch_deadline = _unconverted("wasmtime_context_set_epoch_deadline", None)
-_COUNTS = tuple(c_size_t(count) for count in range(5))  # nvalues arguments, prebuilt
+_COUNTS = tuple(c_size_t(count) for count in range(3))  # nvalues arguments, prebuilt
 _memory_data = _prototype("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_data_size = _prototype("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 _caller_context = _prototype("wasmtime_caller_context", c_void_p, c_void_p)

@@ -1,5 +1,6 @@
 """Error codes every host function returns (SPEC §8); negative, so they never collide with
-a packed `(ptr << 32) | len` answer."""
+a packed `(ptr << 32) | len` answer. Defined here only: the C header and the Rust SDK repeat
+them for plugin authors, and tests/test_host_codes.py holds them to this table."""
 
 from __future__ import annotations
 
