@@ -6,6 +6,9 @@ set -euo pipefail
 PYTHON=${1:-$(dirname "$0")/../.venv/bin/python}
 PYTHON="$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")"  # absolute, symlink kept (venv)
 cd "$(dirname "$0")"
+# Paths in panic messages name the workspace, not the machine that built it, so two checkouts
+# build the same bytes (the manifest's digests depend on it).
+export RUSTFLAGS="--remap-path-prefix=$(pwd)=/conductor/plugins --remap-path-prefix=$(cd ../conductor/sdk && pwd)=/conductor/sdk"
 PATH=/usr/bin:$PATH cargo build --release --offline
 OUT=../conductor/plugins/bundled
 for crate in spotify obs system_utils; do
