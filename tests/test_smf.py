@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from conductor._files import MIDI_FILE_LIMIT
 from conductor.errors import FileError
+from conductor.midi.events import EventKind
 from conductor.midi.inputs import EndOfInput, ReplayInput
 from conductor.midi.smf import SmfError, parse_song, read_song
 
@@ -221,7 +222,8 @@ def test_special_and_oversized_files_are_refused_without_reading_them(tmp_path: 
 def test_a_replay_at_full_speed_gives_every_event_then_ends(tmp_path: Path) -> None:
     track = mido.MidiTrack(
         [mido.Message("note_on", note=n % 128, velocity=1 + n % 127, time=10) for n in range(500)]
-        + [mido.Message("program_change", program=3, time=0)]  # no trigger looks at it
+        + [mido.Message("program_change", program=3, channel=9, time=0)]
+        + [mido.Message("sysex", data=[1, 2, 3], time=0)]  # no trigger looks at it
     )
     midi = mido.MidiFile()
     midi.tracks.append(track)
@@ -234,4 +236,6 @@ def test_a_replay_at_full_speed_gives_every_event_then_ends(tmp_path: Path) -> N
             event = replay.receive(0.02)
             if event is not None:
                 notes.append((event.note, event.velocity))
-    assert notes == [(n % 128, 1 + n % 127) for n in range(500)]
+                last = event
+    assert notes == [(n % 128, 1 + n % 127) for n in range(500)] + [(None, None)]
+    assert (last.kind, last.channel, last.value) == (EventKind.PROGRAM_CHANGE, 9, 3)

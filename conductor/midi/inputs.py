@@ -1,12 +1,14 @@
-"""Inputs the engine reads events from: an existing port, a virtual port, or a replayed file.
+"""Inputs the engine reads events from: existing ports, virtual ports, or a replayed file.
 
-All three offer `receive(timeout)` and `close()`, so the engine never asks which it has; `lossless`
+All offer `receive(timeout)` and `close()`, so the engine never asks which it has; `lossless`
 says whether the input can wait for the engine. A port cannot. Its messages wait in rtmidi's own
 queue, filled by the MIDI system's thread without any Python (a Python callback there must take
 the interpreter lock, and while it waits the MIDI system drops events that nobody counts); one
 reader thread per port drains that queue into a bounded queue of ours, where an overflow is
 counted and logged, and that thread alone owns the port (opening, noticing it vanish, reopening
-it with backoff). A file can wait: the replay hands out its next event only when asked.
+it with backoff). Several ports share one such queue: they are read as one stream, in the order
+the events arrived, each event naming its `source`. A file can wait: the replay hands out its
+next event only when asked.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -23,8 +27,9 @@ import rtmidi
 
 from conductor._timing import Backoff, wall_ms
 from conductor.errors import UsageError
+from conductor.midi._chatter import library_chatter_held
 from conductor.midi.events import MidiEvent, from_bytes
-from conductor.midi.ports import CLIENT_NAME, PortError, choose, input_names
+from conductor.midi.ports import CLIENT_NAME, PortError, choose, input_names, system_hint
 from conductor.midi.smf import read_song
 
 _log = logging.getLogger("conductor.midi")
@@ -41,13 +46,36 @@ class EndOfInput(Exception):
 
 
 class MidiInput(Protocol):
-    name: str
-    lossless: bool  # True: the input waits for the engine, so full plugin queues wait, not drop
-    dropped: int  # events lost before the engine saw them (a port's queue overflowing)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def lossless(self) -> bool:
+        """True: the input waits for the engine, so full plugin queues wait, not drop."""
+        ...
+
+    @property
+    def dropped(self) -> int:
+        """Events lost before the engine saw them (a port's queue overflowing)."""
+        ...
+
+    def sources(self) -> dict[str, str]:
+        """Each source (the name an input was opened by) with the port's name now."""
+        ...
 
     def receive(self, timeout: float) -> MidiEvent | None: ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input to open: an existing port (`name` exact or a unique substring) or, `virtual`,
+    a port we create. `name` is also the input's source; `reconnect` retries a vanished port."""
+
+    name: str
+    virtual: bool = False
+    reconnect: bool = True
 
 
 def _now_ms() -> float:
@@ -59,24 +87,80 @@ def _rtmidi_api(midi: mido.Backend) -> int:
     return getattr(rtmidi, f"API_{midi.api}") if midi.api else rtmidi.API_UNSPECIFIED
 
 
+class _Arrivals:
+    """The bounded queue between port reader threads and the engine. Every message is stamped
+    and queued under one lock, so however many ports share it, events come out in the order of
+    their timestamps (timed triggers measure between them)."""
+
+    def __init__(self) -> None:
+        self.dropped = 0
+        self._queue: queue.Queue[MidiEvent] = queue.Queue(maxsize=INPUT_QUEUE_CAPACITY)
+        self._lock = threading.Lock()
+
+    def accept(self, data: list[int], device: str, source: str) -> None:
+        if not data or data[0] >= 0xF0:
+            return  # system messages: no trigger looks at them
+        with self._lock:
+            event = from_bytes(
+                data[0],
+                data[1] if len(data) > 1 else 0,
+                data[2] if len(data) > 2 else 0,
+                _now_ms(),
+                wall_ms(),
+                device,
+                source,
+            )
+            if event is None:
+                return
+            try:
+                self._queue.put_nowait(event)
+                return
+            except queue.Full:
+                self.dropped += 1
+                dropped = self.dropped
+        if dropped == 1 or dropped % 100 == 0:
+            _log.warning(
+                "%s: input queue full (%d waiting), dropped %d event(s) so far",
+                device,
+                self._queue.maxsize,
+                dropped,
+            )
+
+    def get(self, timeout: float) -> MidiEvent | None:
+        try:
+            return self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
 class _PortReader:
-    """A port's reader thread and the bounded queue between it and the engine."""
+    """A port's reader thread, feeding a queue it may share with other ports."""
 
     lossless = False
     name: str
 
-    def __init__(self, midi: mido.Backend, client_name: str | None) -> None:
-        self.dropped = 0
-        self._queue: queue.Queue[MidiEvent] = queue.Queue(maxsize=INPUT_QUEUE_CAPACITY)
+    def __init__(
+        self, midi: mido.Backend, client_name: str | None, source: str, arrivals: _Arrivals | None
+    ) -> None:
+        self.source = source
+        self._arrivals = arrivals or _Arrivals()
         self._stop = threading.Event()
         try:
-            self._rt = rtmidi.MidiIn(
-                _rtmidi_api(midi), name=client_name, queue_size_limit=RTMIDI_QUEUE_LIMIT
-            )
+            with library_chatter_held():
+                self._rt = rtmidi.MidiIn(
+                    _rtmidi_api(midi), name=client_name, queue_size_limit=RTMIDI_QUEUE_LIMIT
+                )
             self._rt.ignore_types(sysex=True, timing=True, active_sense=True)
         except Exception as exc:  # rtmidi raises its own SystemError subclasses
-            raise PortError(f"cannot open the MIDI system: {exc}") from exc
+            raise PortError(f"cannot open the MIDI system: {exc}{system_hint(str(exc))}") from exc
         self._thread: threading.Thread | None = None
+
+    @property
+    def dropped(self) -> int:
+        return self._arrivals.dropped
+
+    def sources(self) -> dict[str, str]:
+        return {self.source: self.name}
 
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._read, name="conductor-midi-in", daemon=True)
@@ -93,43 +177,19 @@ class _PortReader:
                 time.sleep(POLL_ACTIVE_S if idle_s < 1.0 else POLL_IDLE_S)
                 continue
             last_message = now
-            self._accept(message[0])
+            self._arrivals.accept(message[0], self.name, self.source)
         self._rt.close_port()
         self._rt.delete()
 
     def _idle(self, now: float) -> None:
         """Called by the reader thread when no message waits; ports check their source here."""
 
-    def _accept(self, data: list[int]) -> None:
-        if not data or data[0] >= 0xF0:
-            return  # system messages: no trigger looks at them
-        event = from_bytes(
-            data[0],
-            data[1] if len(data) > 1 else 0,
-            data[2] if len(data) > 2 else 0,
-            _now_ms(),
-            wall_ms(),
-            self.name,
-        )
-        if event is None:
-            return
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 100 == 0:
-                _log.warning(
-                    "%s: input queue full (%d waiting), dropped %d event(s) so far",
-                    self.name,
-                    self._queue.maxsize,
-                    self.dropped,
-                )
-
     def receive(self, timeout: float) -> MidiEvent | None:
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        return self._arrivals.get(timeout)
+
+    def stop(self) -> None:
+        """Tell the reader thread to close the port; `close` waits for it."""
+        self._stop.set()
 
     def close(self) -> None:
         self._stop.set()
@@ -140,11 +200,12 @@ class _PortReader:
 class VirtualInput(_PortReader):
     """A new input port other programs connect to."""
 
-    def __init__(self, midi: mido.Backend, name: str) -> None:
-        super().__init__(midi, CLIENT_NAME)
+    def __init__(self, midi: mido.Backend, name: str, arrivals: _Arrivals | None = None) -> None:
+        super().__init__(midi, CLIENT_NAME, name, arrivals)
         self.name = name
         try:
-            self._rt.open_virtual_port(name)
+            with library_chatter_held():
+                self._rt.open_virtual_port(name)
         except Exception as exc:
             self._rt.delete()
             raise PortError(f"cannot create virtual MIDI input {name!r}: {exc}") from exc
@@ -155,8 +216,14 @@ class PortInput(_PortReader):
     """An existing input port, found by exact name or unique substring; with `reconnect`, a lost
     port is logged and re-opened with backoff when a port of that name comes back."""
 
-    def __init__(self, midi: mido.Backend, wanted: str, reconnect: bool) -> None:
-        super().__init__(midi, CLIENT_NAME)
+    def __init__(
+        self,
+        midi: mido.Backend,
+        wanted: str,
+        reconnect: bool,
+        arrivals: _Arrivals | None = None,
+    ) -> None:
+        super().__init__(midi, CLIENT_NAME, wanted, arrivals)
         self._wanted = wanted
         self._reconnect = reconnect
         try:
@@ -181,7 +248,8 @@ class PortInput(_PortReader):
         if self.name not in ports:
             raise PortError(f"no MIDI input port {self.name!r}")
         try:
-            self._rt.open_port(ports.index(self.name))
+            with library_chatter_held():
+                self._rt.open_port(ports.index(self.name))
         except Exception as exc:
             raise PortError(f"cannot open MIDI input {self.name!r}: {exc}") from exc
 
@@ -212,6 +280,76 @@ class PortInput(_PortReader):
             )
             self._retry.succeeded()
             self._last_check = now
+
+
+class MergedInput:
+    """Several ports read as one stream through one queue, in the order events arrived."""
+
+    lossless = False
+
+    def __init__(self, readers: Sequence[_PortReader], arrivals: _Arrivals) -> None:
+        self._readers = list(readers)
+        self._arrivals = arrivals
+
+    @property
+    def name(self) -> str:
+        return ", ".join(reader.name for reader in self._readers)
+
+    @property
+    def dropped(self) -> int:
+        return self._arrivals.dropped
+
+    def sources(self) -> dict[str, str]:
+        return {reader.source: reader.name for reader in self._readers}
+
+    def receive(self, timeout: float) -> MidiEvent | None:
+        return self._arrivals.get(timeout)
+
+    def close(self) -> None:
+        for reader in self._readers:
+            reader.stop()  # all at once, then wait for each
+        for reader in self._readers:
+            reader.close()
+
+
+def open_inputs(midi: mido.Backend, specs: Sequence[InputSpec]) -> MidiInput:
+    """Open every input as one stream; when one fails, those already open are closed again."""
+    if not specs:
+        raise UsageError("no MIDI input to open")
+    names = [spec.name for spec in specs]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise UsageError(f"MIDI input {name!r} is named twice")
+    arrivals = _Arrivals()
+    readers: list[_PortReader] = []
+    try:
+        for spec in specs:
+            reader: _PortReader = (
+                VirtualInput(midi, spec.name, arrivals)
+                if spec.virtual
+                else PortInput(midi, spec.name, spec.reconnect, arrivals)
+            )
+            readers.append(reader)
+            twin = next(
+                (
+                    other
+                    for other in readers[:-1]
+                    if isinstance(other, PortInput)
+                    and isinstance(reader, PortInput)
+                    and other.name == reader.name
+                ),
+                None,
+            )
+            if twin is not None:
+                raise PortError(
+                    f"MIDI inputs {twin.source!r} and {reader.source!r} are the same port "
+                    f"{reader.name!r}: name each port once"
+                )
+    except BaseException:
+        for reader in readers:
+            reader.close()
+        raise
+    return readers[0] if len(readers) == 1 else MergedInput(readers, arrivals)
 
 
 class ReplayInput:
@@ -255,8 +393,17 @@ class ReplayInput:
         self._next = None
         # None for a message no trigger looks at: the engine simply asks again.
         return from_bytes(
-            packed & 0xFF, packed >> 8 & 0xFF, packed >> 16, _now_ms(), wall_ms(), self.name
+            packed & 0xFF,
+            packed >> 8 & 0xFF,
+            packed >> 16,
+            _now_ms(),
+            wall_ms(),
+            self.name,
+            self.name,
         )
+
+    def sources(self) -> dict[str, str]:
+        return {self.name: self.name}
 
     def close(self) -> None:
         self._closed = True

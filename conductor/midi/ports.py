@@ -5,6 +5,7 @@ from __future__ import annotations
 import mido
 
 from conductor.errors import ConductorError, UsageError
+from conductor.midi._chatter import library_chatter_held
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
 CLIENT_NAME = "conductor"
@@ -38,7 +39,8 @@ def choose(wanted: str, available: list[str], kind: str) -> str:
     )
 
 
-def _hint(reason: str) -> str:
+def system_hint(reason: str) -> str:
+    """What to do when the MIDI system itself is missing, from rtmidi's reason."""
     if "ALSA" in reason:
         return " (no ALSA sequencer here: load the snd-seq module, or use --api jack with a running JACK server)"
     if "JACK" in reason:
@@ -48,13 +50,15 @@ def _hint(reason: str) -> str:
 
 def input_names(midi: mido.Backend) -> list[str]:
     try:
-        return list(midi.get_input_names())
+        with library_chatter_held():
+            return list(midi.get_input_names())
     except Exception as exc:  # rtmidi raises its own SystemError subclasses for a missing server
-        raise PortError(f"cannot list MIDI inputs: {exc}{_hint(str(exc))}") from exc
+        raise PortError(f"cannot list MIDI inputs: {exc}{system_hint(str(exc))}") from exc
 
 
 def output_names(midi: mido.Backend) -> list[str]:
     try:
-        return list(midi.get_output_names())
+        with library_chatter_held():
+            return list(midi.get_output_names())
     except Exception as exc:
-        raise PortError(f"cannot list MIDI outputs: {exc}{_hint(str(exc))}") from exc
+        raise PortError(f"cannot list MIDI outputs: {exc}{system_hint(str(exc))}") from exc
