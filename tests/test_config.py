@@ -9,7 +9,7 @@ import pytest
 
 from conductor.engine import actions as act
 from conductor.engine import triggers as trg
-from conductor.engine.config import load_config, parse_config
+from conductor.engine.config import DeviceConfig, load_config, parse_config
 from conductor.errors import ConfigError
 from conductor.signing import SignaturePolicy
 from tests.conftest import FIXTURES, Runner
@@ -96,7 +96,7 @@ description = "global"
 trigger = { Note = { note = 9 } }
 action = { ModeChange = { mode = "A" } }
 """)
-    assert config.device.name == "Pads" and config.device.auto_reconnect is False
+    assert config.devices == (DeviceConfig("Pads", auto_reconnect=False),)
     assert config.plugins.signature_policy is SignaturePolicy.SELF_SIGNED
     assert config.plugins.trust_store == Path("/configs/keys.toml")
     assert (
@@ -253,3 +253,156 @@ def test_check_command_on_the_demo_and_on_broken_configs(
     (row,) = json.loads(result.stdout)["plugins"]
     assert not row["ok"] and "nothere.wasm: plugin not found" in row["error"]
     assert row["used_at"] == "global_mappings[0].action"
+
+
+def test_devices_program_change_and_a_device_on_every_midi_trigger() -> None:
+    config = parse("""
+[[devices]]
+name = "Launchpad"
+[[devices]]
+name = "nanoKONTROL"
+auto_connect = false
+auto_reconnect = false
+[[global_mappings]]
+trigger = { ProgramChange = { program = 5, channel = 3, device = "nano" } }
+action = { Delay = { ms = 1 } }
+[[global_mappings]]
+trigger = { type = "CC", cc = 7, device = "Launchpad" }
+action = { Delay = { ms = 1 } }
+""")
+    assert config.devices == (
+        DeviceConfig("Launchpad"),
+        DeviceConfig("nanoKONTROL", auto_connect=False, auto_reconnect=False),
+    )
+    assert [m.trigger for m in config.global_mappings] == [
+        trg.ProgramChange(5, 3, "nano"),
+        trg.CC(7, device="Launchpad"),
+    ]
+    assert parse("").devices == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[device]\nname = 'a'\n[[devices]]\nname = 'b'\n",
+            "devices: [device] and [[devices]] are both set: use [device] for one input, or one "
+            "[[devices]] table per input",
+        ),
+        ("[[devices]]\nauto_connect = true\n", "devices[0].name: is required"),
+        ("[[devices]]\nname = ''\n", "devices[0].name: must not be empty"),
+        (
+            "[[devices]]\nname = 'a'\n[[devices]]\nname = 'a'\n",
+            "devices[1].name: device 'a' is listed twice",
+        ),
+        ("[[devices]]\nname = 'a'\ncolour = 1\n", "devices[0].colour: unknown key"),
+        (
+            "[devices]\nname = 'a'\n",
+            "devices: expected a list of tables, got one table: write [[devices]] (two brackets) "
+            "(line 1) for each entry; one [[devices]] table per input, or [device] for just one",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { ProgramChange = { program = 128 } }\n"
+            "action = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger.program: 128 is not a program number (0-127)",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { ProgramChange = { channel = 1 } }\n"
+            "action = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger.program: is required",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1, device = ' ' } }\n"
+            "action = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger.device: must name an input",
+        ),
+        (
+            "[[global_mappings]]\ntrigger = { Note = { note = 1, device = 2 } }\n"
+            "action = { Delay = { ms = 1 } }\n",
+            "global_mappings[0].trigger.device: expected a string, got the integer 2",
+        ),
+        (
+            "[global_mappings]\ntrigger = { Note = { note = 1 } }\n",
+            "global_mappings: expected a list of tables, got one table: write [[global_mappings]] "
+            "(two brackets) (line 1)",
+        ),
+        (
+            "[plugins]\n\n[modes]\nname = 'A'\n",
+            "modes: expected a list of tables, got one table: write [[modes]] (two brackets) "
+            "(line 3) for each entry; a config has a list of modes",
+        ),
+    ],
+)
+def test_device_and_section_errors(text: str, message: str) -> None:
+    diagnostics = error_of(text)
+    assert diagnostics.startswith("/configs/conductor.toml: ") and message in diagnostics
+    assert "\n" not in diagnostics
+
+
+def test_the_fixed_seed_example_shows_the_modes_lines_to_add() -> None:
+    """The product page's example, its TOML fixed as the first error says, still lacks a
+    [[modes]] entry: the error shows the lines to add, and adding them makes it load."""
+    fixed = (
+        "# config.toml\n"
+        "[[modes.mappings]]\n"
+        "trigger = { Note = { note = 60 } }\n"
+        'action = { WasmPlugin = { path = "~/.conductor/wasm-plugins/my_plugin.wasm", '
+        'params = { action = "play" } } }\n'
+    )
+    diagnostics = error_of(fixed)
+    assert diagnostics == (
+        "/configs/conductor.toml: modes: [[modes.mappings]] (line 2) belongs to a mode, but no "
+        "[[modes]] entry comes before it; add these two lines above the first [[modes.mappings]]: "
+        '[[modes]] and name = "Default"'
+    )
+    repaired = fixed.replace(
+        "[[modes.mappings]]", '[[modes]]\nname = "Default"\n[[modes.mappings]]'
+    )
+    assert parse(repaired).modes[0].mappings[0].action.params == {"action": "play"}
+
+
+def test_gamepad_triggers_of_the_reference_load_and_are_validated() -> None:
+    config = parse("""
+[[global_mappings]]
+trigger = { type = "GamepadButton", button = 128, velocity_min = 1 }
+action = { Delay = { ms = 1 } }
+[[global_mappings]]
+trigger = { GamepadButtonChord = { buttons = [128, 129], timeout_ms = 50 } }
+action = { Delay = { ms = 1 } }
+[[global_mappings]]
+trigger = { type = "GamepadAnalogStick", axis = 131, direction = "CounterClockwise" }
+action = { Delay = { ms = 1 } }
+[[global_mappings]]
+trigger = { type = "GamepadTrigger", trigger = 133, threshold = 64 }
+action = { Delay = { ms = 1 } }
+[[global_mappings]]
+trigger = { type = "GamepadAnalogStick", axis = 128 }
+action = { Delay = { ms = 1 } }
+""")
+    assert [m.trigger for m in config.global_mappings] == [
+        trg.GamepadButton(128, 1),
+        trg.GamepadButtonChord((128, 129), 50),
+        trg.GamepadAnalogStick(131, "counterclockwise"),
+        trg.GamepadTrigger(133, 64),
+        trg.GamepadAnalogStick(128),
+    ]
+    mapping = "[[global_mappings]]\ntrigger = {{ {} }}\naction = {{ Delay = {{ ms = 1 }} }}\n"
+    for trigger, message in [
+        (
+            "type = 'GamepadButton', button = 127",
+            "button: 127 is not a gamepad button id (128-255)",
+        ),
+        ("type = 'GamepadButtonChord', buttons = []", "buttons: list at least one"),
+        (
+            "type = 'GamepadButtonChord', buttons = [128, 5]",
+            "buttons[1]: 5 is not a gamepad button id (128-255)",
+        ),
+        ("type = 'GamepadAnalogStick', axis = 132", "axis: 132 is not a gamepad stick axis id"),
+        (
+            "type = 'GamepadAnalogStick', axis = 128, direction = 'up'",
+            "direction: 'up' is not one of clockwise, counterclockwise",
+        ),
+        ("type = 'GamepadTrigger', trigger = 131", "trigger: 131 is not a gamepad trigger id"),
+        ("type = 'GamepadButton', button = 130, channel = 1", "channel: unknown key"),
+    ]:
+        assert f"global_mappings[0].trigger.{message}" in error_of(mapping.format(trigger))

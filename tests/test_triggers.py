@@ -9,12 +9,12 @@ from conductor.engine.triggers import AdvancedSettings, TriggerMatcher, encoder_
 from conductor.midi.events import EventKind, MidiEvent
 
 
-def on(note: int, at: float, velocity: int = 100, channel: int = 0) -> MidiEvent:
-    return MidiEvent(EventKind.NOTE_ON, channel, at, note=note, velocity=velocity)
+def on(note: int, at: float, velocity: int = 100, channel: int = 0, source: str = "") -> MidiEvent:
+    return MidiEvent(EventKind.NOTE_ON, channel, at, note=note, velocity=velocity, source=source)
 
 
-def off(note: int, at: float, channel: int = 0) -> MidiEvent:
-    return MidiEvent(EventKind.NOTE_OFF, channel, at, note=note, velocity=0)
+def off(note: int, at: float, channel: int = 0, source: str = "") -> MidiEvent:
+    return MidiEvent(EventKind.NOTE_OFF, channel, at, note=note, velocity=0, source=source)
 
 
 def cc(number: int, value: int, at: float = 0, channel: int = 0) -> MidiEvent:
@@ -62,7 +62,15 @@ def test_long_press_fires_once_at_the_threshold_while_held(matcher: TriggerMatch
     trigger = trg.LongPress(42)
     matcher.observe(on(42, 1000))
     assert matcher.due_long_presses([trigger], 1999) == []
-    assert matcher.due_long_presses([trigger], 2000) == [(trigger, 0, 100)]
+    ((fired, event),) = matcher.due_long_presses([trigger], 2000, wall_ms=77)
+    assert fired is trigger
+    assert (event.kind, event.note, event.velocity, event.channel) == (
+        EventKind.NOTE_ON,
+        42,
+        100,
+        0,
+    )
+    assert (event.time_ms, event.wall_ms) == (2000, 77)
     assert matcher.due_long_presses([trigger], 2500) == []
     assert not matcher.matches(trigger, off(42, 2600))  # already fired for this press
 
@@ -132,3 +140,52 @@ def test_pitch_bend_and_aftertouch(matcher: TriggerMatcher) -> None:
         matcher.matches(touch, MidiEvent(EventKind.AFTERTOUCH, 0, 0, value=v)) for v in (49, 50)
     ] == [False, True]
     assert not matcher.matches(touch, on(1, 0))
+
+
+def test_program_change_by_program_and_channel(matcher: TriggerMatcher) -> None:
+    def program(number: int, channel: int = 0) -> MidiEvent:
+        return MidiEvent(EventKind.PROGRAM_CHANGE, channel, 0, value=number)
+
+    trigger = trg.ProgramChange(5)
+    assert [matcher.matches(trigger, program(n)) for n in (4, 5, 6)] == [False, True, False]
+    assert not matcher.matches(trigger, cc(5, 5))  # a CC carrying the same number is not it
+    on_channel = trg.ProgramChange(5, channel=9)
+    assert [matcher.matches(on_channel, program(5, c)) for c in (0, 9)] == [False, True]
+
+
+def test_a_device_filter_takes_events_of_its_source_only(matcher: TriggerMatcher) -> None:
+    pads, keys = trg.Note(60, device="pads"), trg.Note(60)
+    assert [matcher.matches(pads, on(60, 0, source=s)) for s in ("pads", "keys", "")] == [
+        True,
+        False,
+        False,
+    ]
+    assert matcher.matches(keys, on(60, 0, source="keys"))
+
+
+def test_held_notes_taps_and_chords_are_kept_per_device(matcher: TriggerMatcher) -> None:
+    chord = trg.NoteChord((36, 38))
+    # 36 held on one device and 38 on another is not a chord on either
+    assert feed(matcher, chord, [on(36, 0, source="a"), on(38, 10, source="b")]) == [False, False]
+    assert feed(matcher, chord, [on(38, 20, source="a")]) == [True]
+    tap = trg.DoubleTap(40)
+    assert feed(matcher, tap, [on(40, 100, source="a"), on(40, 150, source="b")]) == [False, False]
+    hold = trg.LongPress(42, device="b")
+    matcher.observe(on(42, 0, source="a"))
+    assert matcher.due_long_presses([hold], 5000) == []  # held on a, the trigger wants b
+    matcher.observe(MidiEvent(EventKind.NOTE_ON, 0, 0, 0, "port-b", 42, 90, source="b"))
+    ((_, event),) = matcher.due_long_presses([hold], 5000)
+    assert (event.source, event.device, event.velocity) == ("b", "port-b", 90)
+
+
+def test_gamepad_triggers_never_fire_on_midi(matcher: TriggerMatcher) -> None:
+    for trigger in (
+        trg.GamepadButton(128),
+        trg.GamepadButtonChord((128, 129)),
+        trg.GamepadAnalogStick(128, "clockwise"),
+        trg.GamepadTrigger(132, 10),
+    ):
+        assert not any(
+            matcher.matches(trigger, event)
+            for event in (on(128 - 127, 0), cc(128 - 127, 127), on(0, 0))
+        )

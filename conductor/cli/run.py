@@ -25,7 +25,13 @@ from conductor._console import (
 from conductor._logging import configure as configure_logging
 from conductor._redact import Redactor
 from conductor._text import visible
-from conductor.cli._options import JsonOption, TrustStoreOption
+from conductor.cli._options import (
+    ApiOption,
+    JsonOption,
+    PortOption,
+    TrustStoreOption,
+    VirtualOption,
+)
 from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import load_config_plugins
 from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
@@ -37,10 +43,6 @@ from conductor.plugins.capabilities import Risk
 from conductor.plugins.loader import Approval
 from conductor.plugins.runtime import PluginHost
 from conductor.signing import overall_exit_code
-
-ApiOption = Annotated[
-    str | None, typer.Option("--api", help="MIDI API: alsa or jack (default: rtmidi's choice).")
-]
 
 
 def _terminal_prompt(name: str, approval: Approval) -> bool:
@@ -77,13 +79,8 @@ def _protect(redactor: Redactor) -> Callable[[Config], None]:
 
 def run_command(
     config: Annotated[Path, typer.Argument(help="The config file (TOML).")],
-    port: Annotated[
-        str | None,
-        typer.Option("--port", help="Existing input port: exact name or unique substring."),
-    ] = None,
-    virtual: Annotated[
-        str | None, typer.Option("--virtual", help="Create a virtual input port with this name.")
-    ] = None,
+    port: PortOption = None,
+    virtual: VirtualOption = None,
     replay: Annotated[
         Path | None, typer.Option("--replay", help="Play a Standard MIDI File as the input.")
     ] = None,
@@ -101,15 +98,18 @@ def run_command(
     *,
     redactor: Redactor,
 ) -> None:
-    """Listen to a MIDI input and run the config's mappings until Ctrl-C, the end of a replay or --duration."""
+    """Listen to MIDI inputs and run the config's mappings until Ctrl-C, the end of a replay or --duration."""
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format: {log_format!r} is not text or json")
-    configure_logging(log_format, logging.WARNING)
+    # --debug (the root option) already lowered the level: keep it.
+    configure_logging(
+        log_format, min(logging.WARNING, logging.getLogger("conductor").getEffectiveLevel())
+    )
     logging.getLogger("conductor.engine").setLevel(logging.INFO)  # start-up, reloads, reconnects
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     live = interactive and log_format == "text"
     options = RunOptions(
-        port,
+        tuple(port or ()),
         virtual,
         replay,
         speed,

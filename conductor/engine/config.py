@@ -34,6 +34,9 @@ _log = logging.getLogger("conductor.config")
 
 @dataclass(frozen=True)
 class DeviceConfig:
+    """One input: `[device]`, or one `[[devices]]` table. `name` picks the port (exact or a
+    unique substring) and is how triggers' `device` and `--port` refer to it."""
+
     name: str | None = None
     auto_connect: bool = True
     auto_reconnect: bool = True
@@ -76,7 +79,7 @@ class Mode:
 @dataclass(frozen=True)
 class Config:
     path: Path
-    device: DeviceConfig
+    devices: tuple[DeviceConfig, ...]  # [device] or the [[devices]] tables, as written
     plugins: PluginsConfig
     advanced: trg.AdvancedSettings
     modes: tuple[Mode, ...]
@@ -143,8 +146,9 @@ def _parse_config(text: str, path: Path) -> Config:
             f"(a config needs at most {MAX_NESTING} levels)"
         ) from None
     _check_nesting(document, source)
+    _check_table_arrays(document, text, source)
     root = Fields(document, "", source)
-    device = _device(Fields(root.table_of("device"), "device", source))
+    devices = _devices(root)
     plugins = _plugins(Fields(root.table_of("plugins"), "plugins", source), path.parent)
     advanced = _advanced(Fields(root.table_of("advanced_settings"), "advanced_settings", source))
     context = _Context(source, plugins.limits)
@@ -163,7 +167,7 @@ def _parse_config(text: str, path: Path) -> Config:
     for index, name in enumerate(names):
         if name in names[:index]:
             raise ConfigError(f"{source}: modes[{index}].name: mode {name!r} is defined twice")
-    config = Config(path, device, plugins, advanced, modes, global_mappings)
+    config = Config(path, devices, plugins, advanced, modes, global_mappings)
     for mapping in config.all_mappings():
         for target in _mode_changes(mapping.action):
             if target not in names:
@@ -196,12 +200,72 @@ def _mode_changes(action: act.Action) -> list[str]:
     return [inner.mode for inner in act.flatten(action) if isinstance(inner, act.ModeChange)]
 
 
-def _device(fields: Fields) -> DeviceConfig:
+def _check_table_arrays(document: dict[str, Any], text: str, source: str) -> None:
+    """Sections that are lists of tables (`[[modes]]`), written as one table: say which
+    brackets to write. The product page's example has `[[modes.mappings]]` with no `[[modes]]`
+    above it, which TOML reads as a table `modes` holding only `mappings`."""
+    for section, example in _TABLE_ARRAYS.items():
+        value = document.get(section)
+        if not isinstance(value, dict):
+            continue
+        if section == "modes" and "name" not in value and "mappings" in value:
+            at = _line_of(text, r"\[\[\s*modes\s*\.\s*mappings\s*\]\]")
+            raise ConfigError(
+                f"{source}: modes: [[modes.mappings]]{at} belongs to a mode, but no [[modes]] entry "
+                "comes before it; add these two lines above the first [[modes.mappings]]: "
+                '[[modes]] and name = "Default"'
+            )
+        at = _line_of(text, rf"\[\s*{section}\s*\]")
+        raise ConfigError(
+            f"{source}: {section}: expected a list of tables, got one table: write "
+            f"[[{section}]] (two brackets){at} for each entry; {example}"
+        )
+
+
+_TABLE_ARRAYS = {
+    "modes": "a config has a list of modes",
+    "global_mappings": "each [[global_mappings]] table is one mapping",
+    "devices": "one [[devices]] table per input, or [device] for just one",
+}
+
+
+def _line_of(text: str, header: str) -> str:
+    """' (line N)' for the first line that is this table header, else ''."""
+    match = re.search(rf"^[ \t]*{header}", text, re.MULTILINE)
+    return f" (line {text.count(chr(10), 0, match.start()) + 1})" if match else ""
+
+
+def _devices(root: Fields) -> tuple[DeviceConfig, ...]:
+    """`[device]` (one input) or `[[devices]]` (several, each named), never both."""
+    if root.has("device") and root.has("devices"):
+        raise root.error(
+            "devices",
+            "[device] and [[devices]] are both set: use [device] for one input, or one "
+            "[[devices]] table per input",
+        )
+    if not root.has("devices"):
+        if not root.has("device"):
+            return ()
+        return (_device(Fields(root.table_of("device"), "device", root.source), False),)
+    devices = tuple(
+        _device(Fields(table, f"devices[{index}]", root.source), True)
+        for index, table in enumerate(root.array("devices"))
+    )
+    names = [device.name for device in devices]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise root.error(f"devices[{index}].name", f"device {name!r} is listed twice")
+    return devices
+
+
+def _device(fields: Fields, named: bool) -> DeviceConfig:
     result = DeviceConfig(
-        name=fields.string("name"),
+        name=fields.required_string("name") if named else fields.string("name"),
         auto_connect=fields.boolean("auto_connect", True),
         auto_reconnect=fields.boolean("auto_reconnect", True),
     )
+    if named and not result.name:
+        raise fields.error("name", "must not be empty")
     fields.done()
     return result
 
@@ -378,13 +442,21 @@ def _mapping(fields: Fields, context: _Context) -> Mapping:
 
 def _trigger(value: Any, path: str, source: str) -> trg.Trigger:
     kind, f = tagged(value, path, source, trg.TRIGGER_KINDS)
+    if kind.startswith("Gamepad"):
+        gamepad = _gamepad_trigger(kind, f)
+        f.done()
+        return gamepad
     channel = f.integer("channel", None, *CHANNEL, what="a MIDI channel")
-    result: trg.Trigger
+    device = f.string("device")
+    if device is not None and not device.strip():
+        raise f.error("device", "must name an input (its name, or a unique part of it)")
+    result: trg.MidiTrigger
     if kind == "Note":
         result = trg.Note(
             f.required_integer("note", *MIDI, "a MIDI note"),
             f.integer("velocity_min", 1, *MIDI, "a velocity") or 0,
             channel,
+            device,
         )
     elif kind == "VelocityRange":
         soft = f.integer("soft_max", 40, *MIDI, "a velocity")
@@ -398,40 +470,40 @@ def _trigger(value: Any, path: str, source: str) -> trg.Trigger:
             soft,
             medium,
             channel,
+            device,
         )
     elif kind == "LongPress":
         result = trg.LongPress(
             f.required_integer("note", *MIDI, "a MIDI note"),
             f.integer("duration_ms", None, 1, 60_000, "a duration in ms"),
             channel,
+            device,
         )
     elif kind == "DoubleTap":
         result = trg.DoubleTap(
             f.required_integer("note", *MIDI, "a MIDI note"),
             f.integer("timeout_ms", None, 1, 10_000, "a timeout in ms"),
             channel,
+            device,
         )
     elif kind == "NoteChord":
-        notes = f.array("notes")
-        if len(notes) < 2:
-            raise f.error("notes", "a chord needs at least two notes")
-        for index, note in enumerate(notes):
-            if type(note) is not int or not 0 <= note <= 127:
-                raise f.error(f"notes[{index}]", f"{note!r} is not a MIDI note (0-127)")
+        notes = _numbers(f, "notes", MIDI, "a MIDI note", 2, "a chord needs at least two notes")
         result = trg.NoteChord(
-            tuple(notes), f.integer("timeout_ms", None, 1, 10_000, "a timeout in ms"), channel
+            notes, f.integer("timeout_ms", None, 1, 10_000, "a timeout in ms"), channel, device
         )
     elif kind == "CC":
         result = trg.CC(
             f.required_integer("cc", *MIDI, "a controller number"),
             f.integer("value_min", 0, *MIDI, "a controller value") or 0,
             channel,
+            device,
         )
     elif kind == "EncoderTurn":
         result = trg.EncoderTurn(
             f.required_integer("cc", *MIDI, "a controller number"),
             f.choice("direction", ("clockwise", "counterclockwise")),
             channel,
+            device,
         )
     elif kind == "PitchBend":
         low = f.integer("value_min", -8192, -8192, 8191, "a pitch bend value")
@@ -439,11 +511,61 @@ def _trigger(value: Any, path: str, source: str) -> trg.Trigger:
         assert low is not None and high is not None
         if low > high:
             raise f.error("value_max", f"must not be below value_min ({low})")
-        result = trg.PitchBend(low, high, channel)
+        result = trg.PitchBend(low, high, channel, device)
+    elif kind == "ProgramChange":
+        result = trg.ProgramChange(
+            f.required_integer("program", *MIDI, "a program number"), channel, device
+        )
     else:
-        result = trg.Aftertouch(f.integer("pressure_min", 0, *MIDI, "a pressure") or 0, channel)
+        result = trg.Aftertouch(
+            f.integer("pressure_min", 0, *MIDI, "a pressure") or 0, channel, device
+        )
     f.done()
     return result
+
+
+GAMEPAD_BUTTONS = (128, 255)  # the reference's ids, above MIDI's 0-127
+GAMEPAD_AXES = (128, 131)
+GAMEPAD_ANALOG_TRIGGERS = (132, 133)
+
+
+def _gamepad_trigger(kind: str, f: Fields) -> trg.GamepadInput:
+    """The reference's gamepad triggers, validated by its rules (they never fire here)."""
+    if kind == "GamepadButton":
+        return trg.GamepadButton(
+            f.required_integer("button", *GAMEPAD_BUTTONS, "a gamepad button id"),
+            f.integer("velocity_min", None, *MIDI, "a velocity"),
+        )
+    if kind == "GamepadButtonChord":
+        return trg.GamepadButtonChord(
+            _numbers(f, "buttons", GAMEPAD_BUTTONS, "a gamepad button id", 1, "list at least one"),
+            f.integer("timeout_ms", None, 1, 10_000, "a timeout in ms"),
+        )
+    if kind == "GamepadAnalogStick":
+        direction = f.string("direction")
+        # The reference spells them Clockwise and CounterClockwise.
+        if direction is not None and direction.lower() not in ("clockwise", "counterclockwise"):
+            raise f.error("direction", f"{direction!r} is not one of clockwise, counterclockwise")
+        return trg.GamepadAnalogStick(
+            f.required_integer("axis", *GAMEPAD_AXES, "a gamepad stick axis id"),
+            direction.lower() if direction is not None else None,
+        )
+    trigger = f.required_integer("trigger", *GAMEPAD_ANALOG_TRIGGERS, "a gamepad trigger id")
+    return trg.GamepadTrigger(trigger, f.integer("threshold", None, *MIDI, "a threshold"))
+
+
+def _numbers(
+    f: Fields, key: str, bounds: tuple[int, int], label: str, least: int, too_few: str
+) -> tuple[int, ...]:
+    """A list of at least `least` integers within `bounds`."""
+    values = f.array(key)
+    if len(values) < least:
+        raise f.error(key, too_few)
+    low, high = bounds
+    for index, item in enumerate(values):
+        if type(item) is not int or not low <= item <= high:
+            raise f.error(f"{key}[{index}]", f"{item!r} is not {label} ({low}-{high})")
+    return tuple(values)
 
 
 def _action(value: Any, path: str, context: _Context) -> act.Action:

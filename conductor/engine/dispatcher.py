@@ -22,10 +22,10 @@ from conductor._timing import WallClock, wall_ms
 from conductor.engine import actions as act
 from conductor.engine.config import Config, Mapping
 from conductor.engine.scheduler import Scheduler
-from conductor.engine.triggers import LongPress, TriggerMatcher
+from conductor.engine.selection import MappingSelector
 from conductor.engine.workers import Job, PluginWorker, Undelivered
 from conductor.errors import ConductorError
-from conductor.midi.events import EventKind, MidiEvent
+from conductor.midi.events import MidiEvent
 from conductor.midi.outputs import OutputPorts
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.limits import Limits
@@ -109,7 +109,7 @@ class Dispatcher:
         self.backpressure = backpressure
         self.wall_clock = wall_clock
         self._sequence = sequence if sequence is not None else itertools.count(1)
-        self.matcher = TriggerMatcher(config.advanced)
+        self.selector = MappingSelector(config)
         index = config.mode_index(mode) if mode is not None else None
         self.mode_index: int = index if index is not None else 0
         self._lock = threading.Lock()
@@ -120,9 +120,6 @@ class Dispatcher:
                     plugin_key(action, config),
                     RequestTemplate(action.params),
                 )
-        # Mode mappings first, then global ones, per mode: built once, not on every event.
-        self._by_mode = [mode.mappings + config.global_mappings for mode in config.modes]
-        self._long_presses = [m for m in config.all_mappings() if isinstance(m.trigger, LongPress)]
 
     def with_config(self, config: Config, workers: dict[PluginKey, PluginWorker]) -> Dispatcher:
         """The dispatcher for a reloaded config: same mode, numbering, outputs and clocks."""
@@ -142,47 +139,25 @@ class Dispatcher:
     def mode(self) -> str:
         return self.config.modes[self.mode_index].name
 
-    def _candidates(self) -> tuple[Mapping, ...]:
-        return self._by_mode[self.mode_index]
-
     def handle(self, event: MidiEvent) -> EventRecord:
         """Match one event, announce it, and start its actions."""
         work = _Work()
         with self._lock:
-            matched = next(
-                (m for m in self._candidates() if self.matcher.matches(m.trigger, event)), None
-            )
-            self.matcher.observe(event, matched.trigger if matched else None)
-            if matched is not None and isinstance(matched.trigger, LongPress):
-                self.matcher.mark_long_press_fired(matched.trigger, event)
+            matched = self.selector.select(event, self.mode_index)
             record = EventRecord(next(self._sequence), event, self.mode, matched)
             if matched is not None:
                 self._run(matched.action, record, event, work)
         self._start(record, work)
         return record
 
-    def tick(self, now_ms: float, device: str = "") -> None:
+    def tick(self, now_ms: float) -> None:
         """Fire long presses whose threshold passed (by `now_ms`, on the events' monotonic
         clock) while the note is still held."""
-        if not self._long_presses:
+        if not self.selector.has_long_presses:
             return
         started: list[tuple[EventRecord, _Work]] = []
         with self._lock:
-            active = set(map(id, self._candidates()))
-            mappings = [m for m in self._long_presses if id(m) in active]
-            triggers = [m.trigger for m in mappings if isinstance(m.trigger, LongPress)]
-            due = self.matcher.due_long_presses(triggers, now_ms)
-            for trigger, channel, velocity in due:
-                mapping = next(m for m in mappings if m.trigger is trigger)
-                event = MidiEvent(
-                    EventKind.NOTE_ON,
-                    channel,
-                    now_ms,
-                    self.wall_clock(),
-                    device,
-                    trigger.note,
-                    velocity,
-                )
+            for mapping, event in self.selector.due(self.mode_index, now_ms, self.wall_clock()):
                 record = EventRecord(next(self._sequence), event, self.mode, mapping)
                 work = _Work()
                 self._run(mapping.action, record, event, work)

@@ -1,5 +1,6 @@
-"""`conductor run`: load a config and its plugins, listen to one MIDI input, dispatch events,
-reload the config when it changes, and shut everything down within a budget.
+"""`conductor run`: load a config and its plugins, listen to its MIDI inputs (one stream,
+however many ports), dispatch events, reload the config when it changes, and shut everything
+down within a budget.
 
 Shutdown (SPEC §10): a signal stops the input; queued calls and due delays get
 `shutdown_timeout_ms` to finish; what is left is abandoned with a count, each idle plugin's
@@ -25,13 +26,14 @@ import mido
 from conductor._timing import Clock
 from conductor.engine.actions import SendMidi, flatten
 from conductor.engine.config import Config, load_config
+from conductor.engine.devices import gamepad_mappings, input_specs, resolve_devices
 from conductor.engine.dispatcher import Dispatcher, PluginKey, Reporter
 from conductor.engine.plugins import load_config_plugins, trust_store_for
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker
 from conductor.errors import ConductorError, UsageError
-from conductor.midi.inputs import EndOfInput, MidiInput, PortInput, ReplayInput, VirtualInput
+from conductor.midi.inputs import EndOfInput, MidiInput, ReplayInput, open_inputs
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
 from conductor.paths import grants_file, module_cache_dir
@@ -46,7 +48,7 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # a second signal: exit 
 
 @dataclass(frozen=True)
 class RunOptions:
-    port: str | None = None
+    ports: tuple[str, ...] = ()  # --port, repeatable
     virtual: str | None = None
     replay: Path | None = None
     speed: float = 1.0
@@ -118,42 +120,36 @@ class Engine:
         }
 
     def open_input(self) -> MidiInput:
+        """Open the inputs (ports and virtual ports merge into one stream, or a replay), then
+        resolve the triggers' `device` names against them."""
         options = self.options
-        chosen = [
-            flag
-            for flag, value in (
-                ("--port", options.port),
-                ("--virtual", options.virtual),
-                ("--replay", options.replay),
+        if options.replay is not None and (options.ports or options.virtual is not None):
+            given = ["--port"] * bool(options.ports) + ["--virtual"] * (options.virtual is not None)
+            raise UsageError(
+                f"--replay plays a file: it cannot be combined with {', '.join(given)}"
             )
-            if value is not None
-        ]
-        if len(chosen) > 1:
-            raise UsageError(f"choose one input: {', '.join(chosen)}")
         if options.replay is not None:
             self.input = ReplayInput(options.replay, options.speed)
-            return self.input
-        self.midi = backend(options.api)
-        self.outputs = OutputPorts(self.midi)
-        if options.virtual is not None:
-            self.input = VirtualInput(self.midi, options.virtual)
         else:
-            if (
-                options.port is None
-                and self.config.device.name
-                and not self.config.device.auto_connect
-            ):
-                raise UsageError(
-                    f"{self.config_path}: [device] auto_connect is false: pass --port NAME to connect"
-                )
-            name = options.port or self.config.device.name
-            if name is None:
-                raise UsageError(
-                    "no MIDI input: pass --port NAME, --virtual NAME or --replay FILE.mid, "
-                    "or set [device] name in the config"
-                )
-            self.input = PortInput(self.midi, name, self.config.device.auto_reconnect)
+            virtual = [options.virtual] if options.virtual is not None else []
+            specs = input_specs(self.config, options.ports, virtual)
+            self.midi = backend(options.api)
+            self.outputs = OutputPorts(self.midi)
+            self.input = open_inputs(self.midi, specs)
+        self.config = resolve_devices(self.config, self.input.sources())
+        self._say_inactive(self.config, None)
         return self.input
+
+    def _say_inactive(self, config: Config, before: Config | None) -> None:
+        """Once per run (and again when a reload changes the count): mappings with a gamepad
+        trigger never fire, as Conductor reads no gamepad."""
+        count = len(gamepad_mappings(config))
+        if count and (before is None or count != len(gamepad_mappings(before))):
+            _log.warning(
+                "%d mapping(s) with a gamepad trigger stay inactive: Conductor reads MIDI "
+                "input only, no gamepad",
+                count,
+            )
 
     def _replay_outputs(self) -> None:
         """SendMidi during a replay still needs a backend; created only if the config sends MIDI."""
@@ -197,7 +193,7 @@ class Engine:
                     break
                 if event is not None:
                     self.dispatcher.handle(event)
-                self.dispatcher.tick(self.clock() * 1000.0, source.name)
+                self.dispatcher.tick(self.clock() * 1000.0)
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
                     self.reload()
@@ -245,6 +241,8 @@ class Engine:
         keep = {key: worker.loaded for key, worker in self.workers.items()}
         try:
             config = self._load_config()
+            if self.input is not None:
+                config = resolve_devices(config, self.input.sources())
             findings = load_config_plugins(self.host, config, self.options.trust_store, None, keep)
             reloaded = True
         except ConductorError as exc:
@@ -278,6 +276,7 @@ class Engine:
             return False
         retired = [worker for key, worker in self.workers.items() if workers.get(key) is not worker]
         assert self.dispatcher is not None
+        self._say_inactive(config, self.config)
         self.dispatcher = self.dispatcher.with_config(config, workers)
         self.config, self.workers = config, workers
         for worker in retired:

@@ -19,11 +19,17 @@ class AdvancedSettings:
     shutdown_timeout_ms: int = 2000  # how long a stopping `run` lets queued calls finish
 
 
+# Every MIDI trigger may name a `channel` (0-15) and a `device`: as written, the name or a unique
+# part of the name of one of the inputs (`devices.resolve` turns it into the input's source once
+# the ports are open; until then it matches nothing).
+
+
 @dataclass(frozen=True)
 class Note:
     note: int
     velocity_min: int = 1
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class VelocityRange:
     soft_max: int = 40
     medium_max: int = 80
     channel: int | None = None
+    device: str | None = None
 
     def level_of(self, velocity: int) -> str:
         if velocity <= self.soft_max:
@@ -45,6 +52,7 @@ class LongPress:
     note: int
     duration_ms: int | None = None
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class DoubleTap:
     note: int
     timeout_ms: int | None = None
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ class NoteChord:
     notes: tuple[int, ...]
     timeout_ms: int | None = None
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,7 @@ class CC:
     cc: int
     value_min: int = 0
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,7 @@ class EncoderTurn:
     cc: int
     direction: str
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,15 +92,53 @@ class PitchBend:
     value_min: int = -8192
     value_max: int = 8191
     channel: int | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True)
 class Aftertouch:
     pressure_min: int = 0
     channel: int | None = None
+    device: str | None = None
 
 
-Trigger = (
+@dataclass(frozen=True)
+class ProgramChange:
+    program: int
+    channel: int | None = None
+    device: str | None = None
+
+
+# The reference implementation's gamepad triggers, with its fields and ranges (ids from 128 up,
+# clear of MIDI numbers). They load and are validated so its configs run here, but Conductor
+# reads no gamepad: these never fire, and `run` says how many mappings that leaves inactive.
+
+
+@dataclass(frozen=True)
+class GamepadButton:
+    button: int  # 128-255
+    velocity_min: int | None = None
+
+
+@dataclass(frozen=True)
+class GamepadButtonChord:
+    buttons: tuple[int, ...]  # 128-255 each
+    timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class GamepadAnalogStick:
+    axis: int  # 128-131: left X, left Y, right X, right Y
+    direction: str | None = None  # clockwise (right/up) | counterclockwise; None: either
+
+
+@dataclass(frozen=True)
+class GamepadTrigger:
+    trigger: int  # 132 left, 133 right
+    threshold: int | None = None
+
+
+MidiTrigger = (
     Note
     | VelocityRange
     | LongPress
@@ -98,7 +148,11 @@ Trigger = (
     | EncoderTurn
     | PitchBend
     | Aftertouch
+    | ProgramChange
 )
+GamepadInput = GamepadButton | GamepadButtonChord | GamepadAnalogStick | GamepadTrigger
+GAMEPAD_TRIGGERS = (GamepadButton, GamepadButtonChord, GamepadAnalogStick, GamepadTrigger)
+Trigger = MidiTrigger | GamepadInput
 TRIGGER_KINDS = (
     "Note",
     "VelocityRange",
@@ -109,6 +163,8 @@ TRIGGER_KINDS = (
     "EncoderTurn",
     "PitchBend",
     "Aftertouch",
+    "ProgramChange",
+    *(kind.__name__ for kind in GAMEPAD_TRIGGERS),
 )
 
 
@@ -126,25 +182,34 @@ def encoder_direction(value: int) -> str | None:
 class _Press:
     at_ms: float
     velocity: int = 0
+    device: str = ""
     long_press_fired: set[int] = field(default_factory=set)
 
 
+_Key = tuple[str, int, int]  # (source, channel, note): the same note on two devices is two notes
+
+
 class TriggerMatcher:
-    """Remembers held notes, recent taps and chord notes across events."""
+    """Remembers held notes, recent taps and chord notes across events, per input."""
 
     def __init__(self, settings: AdvancedSettings) -> None:
         self.settings = settings
-        self._held: dict[tuple[int, int], _Press] = {}
-        self._last_tap: dict[tuple[int, int], float] = {}
-        self._double_tap_used: set[tuple[int, int]] = set()
+        self._held: dict[_Key, _Press] = {}
+        self._last_tap: dict[_Key, float] = {}
+        self._double_tap_used: set[_Key] = set()
 
     @staticmethod
-    def _channel_ok(trigger: Trigger, event: MidiEvent) -> bool:
-        return trigger.channel is None or trigger.channel == event.channel
+    def _from_here(trigger: MidiTrigger, channel: int, source: str) -> bool:
+        """The trigger's channel and device filters (a device resolved to the input's source)."""
+        return (trigger.channel is None or trigger.channel == channel) and (
+            trigger.device is None or trigger.device == source
+        )
 
     def matches(self, trigger: Trigger, event: MidiEvent) -> bool:
         """Does `event` fire `trigger`? Call before `observe(event)`."""
-        if not self._channel_ok(trigger, event):
+        if isinstance(trigger, GAMEPAD_TRIGGERS) or not self._from_here(
+            trigger, event.channel, event.source
+        ):
             return False
         kind = event.kind
         if kind is EventKind.NOTE_ON:
@@ -156,7 +221,7 @@ class TriggerMatcher:
                     and trigger.level_of(event.velocity or 0) == trigger.level
                 )
             if isinstance(trigger, DoubleTap):
-                key = (event.channel, event.note or 0)
+                key = (event.source, event.channel, event.note or 0)
                 previous = self._last_tap.get(key)
                 timeout = trigger.timeout_ms or self.settings.double_tap_timeout_ms
                 return (
@@ -170,7 +235,7 @@ class TriggerMatcher:
             return False
         if kind is EventKind.NOTE_OFF:
             if isinstance(trigger, LongPress) and event.note == trigger.note:
-                press = self._held.get((event.channel, trigger.note))
+                press = self._held.get((event.source, event.channel, trigger.note))
                 duration = trigger.duration_ms or self.settings.hold_threshold_ms
                 return (
                     press is not None
@@ -187,6 +252,8 @@ class TriggerMatcher:
                     and encoder_direction(event.value or 0) == trigger.direction
                 )
             return False
+        if kind is EventKind.PROGRAM_CHANGE:
+            return isinstance(trigger, ProgramChange) and event.value == trigger.program
         if kind is EventKind.PITCH_BEND and isinstance(trigger, PitchBend):
             return trigger.value_min <= (event.value or 0) <= trigger.value_max
         if kind is EventKind.AFTERTOUCH and isinstance(trigger, Aftertouch):
@@ -200,7 +267,7 @@ class TriggerMatcher:
         for note in trigger.notes:
             if note == event.note:
                 continue
-            press = self._held.get((event.channel, note))
+            press = self._held.get((event.source, event.channel, note))
             if press is None or event.time_ms - press.at_ms > timeout:
                 return False
         return True
@@ -209,9 +276,9 @@ class TriggerMatcher:
         """Update held notes and taps after matching; `fired` is the trigger that matched, if any."""
         if event.note is None:
             return
-        key = (event.channel, event.note)
+        key = (event.source, event.channel, event.note)
         if event.kind is EventKind.NOTE_ON:
-            self._held[key] = _Press(event.time_ms, event.velocity or 0)
+            self._held[key] = _Press(event.time_ms, event.velocity or 0, event.device)
             if isinstance(fired, DoubleTap):
                 self._double_tap_used.add(key)
                 self._last_tap.pop(key, None)
@@ -222,24 +289,36 @@ class TriggerMatcher:
             self._held.pop(key, None)
 
     def due_long_presses(
-        self, triggers: list[LongPress], now_ms: float
-    ) -> list[tuple[LongPress, int]]:
-        """Long presses whose threshold passed while still held, each fired once per press.
-        Returns (trigger, channel) pairs."""
+        self, triggers: list[LongPress], now_ms: float, wall_ms: int = 0
+    ) -> list[tuple[LongPress, MidiEvent]]:
+        """Long presses whose threshold passed while still held, each fired once per press,
+        with the note-on event (stamped `now_ms`) that stands for the press."""
         due = []
         for trigger in triggers:
             duration = trigger.duration_ms or self.settings.hold_threshold_ms
-            for (channel, note), press in self._held.items():
-                if note != trigger.note or (
-                    trigger.channel is not None and trigger.channel != channel
+            for (source, channel, note), press in self._held.items():
+                if (
+                    note != trigger.note
+                    or not self._from_here(trigger, channel, source)
+                    or id(trigger) in press.long_press_fired
+                    or now_ms - press.at_ms < duration
                 ):
                     continue
-                if id(trigger) not in press.long_press_fired and now_ms - press.at_ms >= duration:
-                    press.long_press_fired.add(id(trigger))
-                    due.append((trigger, channel, press.velocity))
+                press.long_press_fired.add(id(trigger))
+                event = MidiEvent(
+                    EventKind.NOTE_ON,
+                    channel,
+                    now_ms,
+                    wall_ms,
+                    press.device,
+                    note,
+                    press.velocity,
+                    source=source,
+                )
+                due.append((trigger, event))
         return due
 
     def mark_long_press_fired(self, trigger: LongPress, event: MidiEvent) -> None:
-        press = self._held.get((event.channel, event.note or 0))
+        press = self._held.get((event.source, event.channel, event.note or 0))
         if press is not None:
             press.long_press_fired.add(id(trigger))

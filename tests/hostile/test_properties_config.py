@@ -26,6 +26,7 @@ KEYS = [
     *("mappings", "global_mappings", "trigger", "action", "description", "type", "note"),
     *("velocity_min", "channel", "cc", "value_min", "notes", "path", "params", "context"),
     *("actions", "ms", "mode", "port", "message_type", "direction", "value_max", "level"),
+    *("devices", "program", "button", "buttons", "axis", "threshold"),
     *(triggers.TRIGGER_KINDS + actions.ACTION_KINDS),
 ]
 WORDS = [
@@ -66,6 +67,7 @@ configs = st.fixed_dictionaries(
         "global_mappings": st.lists(mapping, max_size=2),
         "plugins": st.dictionaries(keys, values, max_size=5),
         "device": values,
+        "devices": st.lists(st.dictionaries(keys, values, max_size=3), max_size=3) | values,
         "advanced_settings": st.dictionaries(keys, values, max_size=3),
         "unknown": values,
     },
