@@ -28,17 +28,18 @@ from conductor.engine.actions import SendMidi, flatten
 from conductor.engine.config import Config, load_config
 from conductor.engine.devices import gamepad_mappings, input_specs, resolve_devices
 from conductor.engine.dispatcher import Dispatcher, PluginKey, Reporter
-from conductor.engine.plugins import load_config_plugins, trust_store_for
+from conductor.engine.plugins import PluginFinding, load_config_plugins, trust_store_for
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker
-from conductor.errors import ConductorError, UsageError
+from conductor.errors import ConductorError, PluginError, UntrustedKeyError, UsageError
 from conductor.midi.inputs import EndOfInput, MidiInput, ReplayInput, open_inputs
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
 from conductor.paths import grants_file, module_cache_dir
 from conductor.plugins.loader import Prompt
 from conductor.plugins.runtime import PluginHost
+from conductor.signing import overall_exit_code
 
 _log = logging.getLogger("conductor.engine")
 RECEIVE_TIMEOUT_S = 0.02
@@ -108,11 +109,7 @@ class Engine:
             for finding in findings:
                 if finding.loaded is not None:
                     finding.loaded.plugin.shutdown()
-            first = failed[0]
-            assert first.error is not None
-            raise type(first.error)(
-                f"{self.config_path}: {first.where}: {first.error.diagnostics()}"
-            )
+            raise _not_loaded(self.config_path, failed)
         self.workers = {
             finding.key: PluginWorker(finding.loaded, clock=self.clock)
             for finding in findings
@@ -384,6 +381,21 @@ class Engine:
             _log.warning(
                 "%s: %d event(s) dropped at the input", self.input.name, self.input.dropped
             )
+
+
+def _not_loaded(config_path: Path, failed: list[PluginFinding]) -> ConductorError:
+    """One error for every plugin that did not load, with the exit code of them all: 3 only
+    when each refusal is an untrusted key (the rule `verify` and `check` use)."""
+    reasons = "; ".join(
+        f"{finding.where}: {finding.error.diagnostics()}"
+        for finding in failed
+        if finding.error is not None
+    )
+    code = overall_exit_code(finding.error.exit_code for finding in failed if finding.error)
+    if len(failed) > 1:
+        reasons = f"{len(failed)} plugins did not load: {reasons}"
+    error_type = UntrustedKeyError if code == 3 else PluginError
+    return error_type(f"{config_path}: {reasons}")
 
 
 def run_engine(
