@@ -10,6 +10,7 @@ import typer
 from conductor import __version__
 from conductor._console import run_and_exit, version_callback
 from conductor._logging import configure as configure_logging
+from conductor.cli import learn as learn_commands
 from conductor.cli import plugin as plugin_commands
 from conductor.cli import run as run_commands
 
@@ -36,6 +37,7 @@ def root(
 
 
 run_commands.register(app)
+learn_commands.register(app)
 app.add_typer(plugin_commands.app, name="plugin")
 
 
