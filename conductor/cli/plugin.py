@@ -146,6 +146,14 @@ def exec_command(
     grant: Annotated[
         list[str] | None, typer.Option("--grant", help="Approve a capability (repeatable).")
     ] = None,
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="Approve a host pattern the plugin declares, for this run."),
+    ] = None,
+    command: Annotated[
+        list[str] | None,
+        typer.Option("--command", help="Approve a command the plugin declares, for this run."),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -161,6 +169,11 @@ def exec_command(
 ) -> None:
     """Load, verify, initialise and execute a plugin once, then shut it down."""
     request = RequestTemplate(_params(params)).render(parse_event(event))
+    for pattern in host or []:
+        try:
+            HostPattern.parse(pattern)
+        except PatternError as exc:
+            raise UsageError(f"--host: {exc}") from None
     path = resolve_plugin(plugin, Path.cwd())
     grants = GrantStore(grants_file())
     if config is not None:
@@ -182,8 +195,12 @@ def exec_command(
             approvals=parse_all(grant or []),
             grants=grants,
         )
-    with PluginHost(module_cache_dir()) as host:
-        loaded = load_plugin(host, path, options)
+    # The loader's approver takes them like remembered grants, for this load only.
+    options = replace(
+        options, approved_hosts=tuple(host or ()), approved_commands=tuple(command or ())
+    )
+    with PluginHost(module_cache_dir()) as plugin_host:
+        loaded = load_plugin(plugin_host, path, options)
         result = loaded.plugin.execute(request)
         ended = loaded.plugin.shutdown()
     phases = {**loaded.phases_ms, "execute": result.wall_ms, "shutdown": ended.wall_ms}

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, read_if_present
-from conductor.errors import FileError, PluginError
+from conductor.errors import FileError, PluginError, UsageError
 from conductor.paths import plugin_data_dir, plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
@@ -61,6 +61,10 @@ class LoadOptions:
     extra_hosts: tuple[str, ...] = ()  # added by the user in [plugins.hosts]: approved
     extra_commands: tuple[str, ...] = ()  # added by the user in [plugins.commands]: approved
     min_signature_version: int = 1  # 2 refuses v1 signatures (unauthenticated developer fields)
+    # Approved for this load only (`plugin exec --host/--command`): declared hosts and commands,
+    # treated like remembered grants but never stored.
+    approved_hosts: tuple[str, ...] = ()
+    approved_commands: tuple[str, ...] = ()
 
 
 @dataclass
@@ -168,6 +172,7 @@ class _Approver:
         self.new_capabilities: set[Capability] = set()
         self.new_hosts: list[str] = []
         self.new_commands: dict[str, str] = {}
+        self._approved_hosts = [HostPattern.parse(text) for text in options.approved_hosts]
 
     def ask(self, approval: Approval) -> bool:
         if self.options.prompt is None:
@@ -193,6 +198,32 @@ class _Approver:
                 )
         return granted(requested, approved)
 
+    def check_approved_now(self, metadata: Metadata, capabilities: frozenset[Capability]) -> None:
+        """Hosts and commands approved for this load must be ones the plugin declares, under
+        the capability that uses them; anything else would silently do nothing."""
+        declared = [HostPattern.parse(text) for text in metadata.hosts]
+        for pattern in self._approved_hosts:
+            if not any(_same_host(pattern, other) for other in declared):
+                raise UsageError(
+                    f"--host {pattern.text}: {self.name} does not declare it (it declares: "
+                    f"{', '.join(metadata.hosts) or 'no hosts'}); a config's [plugins.hosts] "
+                    "adds hosts of your own"
+                )
+        if self._approved_hosts and Capability.NETWORK not in capabilities:
+            raise UsageError(f"--host: {self.name} does not request Network")
+        for name in self.options.approved_commands:
+            if name not in metadata.commands:
+                raise UsageError(
+                    f"--command {name}: {self.name} does not declare it (it declares: "
+                    f"{', '.join(metadata.commands) or 'no commands'})"
+                )
+            if shutil.which(name) is None:
+                raise UsageError(f"--command {name}: not found on PATH")
+        if self.options.approved_commands and Capability.SUBPROCESS not in capabilities:
+            raise UsageError(
+                f"--command needs {self.name} to have Subprocess: add --grant Subprocess"
+            )
+
     def hosts(self, declared: tuple[str, ...], network: bool) -> HostRules:
         user_added = [HostPattern.parse(text) for text in self.options.extra_hosts]
         patterns = [HostPattern.parse(text) for text in declared]
@@ -202,11 +233,9 @@ class _Approver:
         approved = list(user_added)
         automatic = []
         for pattern in patterns:
-            listed_by_user = any(
-                (u.scheme, u.host, u.port) == (pattern.scheme, pattern.host, pattern.port)
-                for u in user_added
-            )
-            if pattern.text in remembered or listed_by_user:
+            listed_by_user = any(_same_host(u, pattern) for u in user_added)
+            approved_now = any(_same_host(a, pattern) for a in self._approved_hosts)
+            if pattern.text in remembered or listed_by_user or approved_now:
                 approved.append(pattern)
             elif pattern.auto_approvable:
                 automatic.append(pattern)
@@ -236,7 +265,11 @@ class _Approver:
                 _log.warning("%s: command %s is not installed here", self.name, name)
                 continue
             path = str(Path(path).resolve())
-            if name in self.options.extra_commands or self.remembered.commands.get(name) == path:
+            if (
+                name in self.options.extra_commands
+                or name in self.options.approved_commands
+                or self.remembered.commands.get(name) == path
+            ):
                 approved[name] = path
             elif self.ask(Approval("command", name, Risk.HIGH, path)):
                 approved[name] = path
@@ -277,6 +310,10 @@ class _Approver:
             )
 
 
+def _same_host(a: HostPattern, b: HostPattern) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
 def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlugin:
     """Verify, compile, instantiate and initialise; raise a ConductorError naming the cause."""
     name = plugin_name(path)
@@ -302,9 +339,10 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     )
     plugin = Plugin(host, name, module, abi, options.limits, context)
     metadata = plugin.start()
-    approver = _Approver(name, grant_key(verdict), options)
-    capabilities = approver.capabilities(metadata.capabilities)
     try:
+        approver = _Approver(name, grant_key(verdict), options)
+        capabilities = approver.capabilities(metadata.capabilities)
+        approver.check_approved_now(metadata, capabilities)
         context.hosts = approver.hosts(metadata.hosts, Capability.NETWORK in capabilities)
     except PatternError as exc:
         raise PluginError(f"{name}: {exc}") from None
