@@ -74,20 +74,49 @@ def jack_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def wait_for_port(midi: rtmidi.MidiOut | rtmidi.MidiIn, fragment: str, timeout: float = 10) -> int:
+    return _find_port(midi, fragment, timeout)[0]
+
+
+def _find_port(
+    midi: rtmidi.MidiOut | rtmidi.MidiIn, fragment: str, timeout: float
+) -> tuple[int, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ports = midi.get_ports()
         for index, name in enumerate(ports):
             if fragment in name:
-                return index
+                return index, name
         time.sleep(0.05)
     raise AssertionError(f"no JACK port containing {fragment!r}: {midi.get_ports()}")
 
 
-def connect(sender: rtmidi.MidiOut, fragment: str) -> None:
-    """Connect to the port containing `fragment`; JACK makes the connection at its next cycle."""
-    sender.open_port(wait_for_port(sender, fragment))
-    time.sleep(0.1)
+def jack_connections(port: str) -> list[str]:
+    """The ports JACK lists as connected to `port` (its full name), from `jack_lsp -c`."""
+    listing = subprocess.run(
+        [require("jack_lsp", "jackd2"), "-c", port], capture_output=True, text=True, timeout=10
+    ).stdout.splitlines()
+    if port not in listing:
+        return []
+    start = listing.index(port) + 1
+    connected = []
+    for line in listing[start:]:
+        if not line.startswith((" ", "\t")):
+            break
+        connected.append(line.strip())
+    return connected
+
+
+def connect(sender: rtmidi.MidiOut, fragment: str, timeout: float = 10) -> None:
+    """Connect to the port containing `fragment`, and wait until JACK lists the new connection,
+    so that what is sent next has a way to its destination."""
+    index, destination = _find_port(sender, fragment, timeout)
+    before = len(jack_connections(destination))
+    sender.open_port(index)
+    deadline = time.monotonic() + timeout
+    while len(jack_connections(destination)) <= before:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"JACK did not connect to {destination!r} within {timeout} s")
+        time.sleep(0.01)
 
 
 class RunningConductor:
