@@ -154,10 +154,6 @@ def test_defaults_without_any_section() -> None:
             "global_mappings[0].trigger.cc: expected an integer, got the string 'x'",
         ),
         (
-            "[[global_mappings]]\ntrigger = { Note = { note = 1, colour = 2 } }\naction = { Delay = { ms = 1 } }\n",
-            "global_mappings[0].trigger.colour: unknown key",
-        ),
-        (
             "[[global_mappings]]\ntrigger = { Note = { note = 1 } }\naction = { ModeChange = { mode = 'Nowhere' } }\n",
             "ModeChange to unknown mode 'Nowhere'",
         ),
@@ -192,7 +188,6 @@ def test_defaults_without_any_section() -> None:
             "message_type = 'note_on', note = 300 } }\n",
             "action.note: 300 is not a valid note (0-127)",
         ),
-        ("unknown_section = 1\n", "unknown_section: unknown key"),
     ],
 )
 def test_errors_name_the_file_and_key_path(text: str, message: str) -> None:

@@ -94,6 +94,8 @@ class Engine:
         config = load_config(self.config_path)
         if self.options.on_config is not None:
             self.options.on_config(config)
+        for line in config.warning_lines():
+            _log.warning("%s", line)
         return config
 
     def load_plugins(self) -> None:
