@@ -588,8 +588,8 @@ def test_run_logs_the_warnings_at_start_and_on_reload(tmp_path: Path) -> None:
 # -- configs written in the reference's style ---------------------------------------------
 
 REFERENCE_CONFIGS = sorted((FIXTURES / "reference-configs").glob("*.toml"))
-TRIGGERS = ("Note", "VelocityRange", "LongPress", "DoubleTap", "NoteChord", "CC")
-TRIGGERS += ("EncoderTurn", "PitchBend", "Aftertouch")
+TRIGGERS = {"Note", "VelocityRange", "LongPress", "DoubleTap", "NoteChord", "CC", "EncoderTurn"}
+TRIGGERS |= {"PitchBend", "Aftertouch"}
 
 
 @pytest.mark.parametrize("path", REFERENCE_CONFIGS, ids=lambda path: path.name)
@@ -607,7 +607,7 @@ def test_the_reference_style_configs_cover_every_action_trigger_and_condition() 
     nested = [child for a in actions for child in act.children(a)]
     action_kinds = {type(a).__name__ for a in actions + nested}
     assert action_kinds == set(act.ACTION_KINDS)
-    assert {type(m.trigger).__name__ for m in mappings} >= set(TRIGGERS)
+    assert {type(m.trigger).__name__ for m in mappings} >= TRIGGERS
 
     def walk(condition: cnd.Condition) -> list[cnd.Condition]:
         inner = [*getattr(condition, "conditions", ())]
