@@ -94,7 +94,7 @@ def test_a_replay_that_ends_finishes_every_queued_call_however_long_it_takes(
     assert result.returncode == 0, result.stderr
     events = records(result.stdout)
     assert len(events) == 600 and all(e["results"] and e["results"][0]["ok"] for e in events)
-    assert "end of input: finishing slow (1 running, " in result.stderr
+    assert "end of input: finishing slow (" in result.stderr
 
 
 def test_a_plugin_failing_every_call_never_costs_the_working_one_an_event(

@@ -32,6 +32,7 @@ from conductor.cli._options import (
     TrustStoreOption,
     VirtualOption,
 )
+from conductor.engine.actions import label
 from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import load_config_plugins
 from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
@@ -146,11 +147,18 @@ def run_command(
 def check_command(
     config: Annotated[Path, typer.Argument(help="The config file (TOML).")],
     trust_store: TrustStoreOption = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Treat the config's warnings (unknown keys, …) as errors."),
+    ] = False,
     json_output: JsonOption = False,
     *,
     redactor: Redactor,
 ) -> None:
-    """Validate a config and load, verify and initialise every plugin it names, without listening."""
+    """Validate a config and load, verify and initialise every plugin it names, without listening.
+
+    Warnings (unknown keys, values that do nothing) do not fail the check unless --strict;
+    mappings that run commands or programs with your rights (Shell, Launch) are pointed out."""
     loaded_config = load_config(config)
     _protect(redactor)(loaded_config)
     with PluginHost(module_cache_dir()) as host:
@@ -190,20 +198,35 @@ def check_command(
     code = overall_exit_code(
         finding.error.exit_code if finding.error is not None else 0 for finding in findings
     )
+    warnings = [
+        {"path": warning.path, "message": warning.message} for warning in loaded_config.warnings
+    ]
+    if strict and warnings:
+        code = 1
+    user_rights = [
+        {"path": path, "action": label(action)}
+        for path, action in loaded_config.user_rights_actions()
+    ]
     summary: dict[str, Any] = {
         "config": str(config),
         "ok": code == 0,
+        "strict": strict,
         "modes": [mode.name for mode in loaded_config.modes],
         "mappings": len(loaded_config.all_mappings()),
         "plugins": rows,
+        "warnings": warnings,
+        "user_rights": user_rights,
     }
     if json_output:
         print_json(summary)
     else:
+        verdict = "invalid under --strict" if strict and warnings else "valid config"
         stdout.print(
-            f"{escape(str(config))}: valid config, {len(loaded_config.modes)} mode(s) "
+            f"{escape(str(config))}: {verdict}, {len(loaded_config.modes)} mode(s) "
             f"({escape(', '.join(summary['modes']))}), {summary['mappings']} mapping(s)"
+            + (f", {len(warnings)} warning(s)" if warnings else "")
         )
+        _print_warnings(warnings, user_rights, strict)
         table = Table("plugin", "used at", "status", "version", "signature", "granted")
         for row in rows:
             # Names, versions and errors may carry a plugin's own text: shown on one line, escaped.
@@ -220,6 +243,26 @@ def check_command(
             stdout.print(table)
     if code:
         raise typer.Exit(code)
+
+
+def _print_warnings(
+    warnings: list[dict[str, str]], user_rights: list[dict[str, str]], strict: bool
+) -> None:
+    """The config's warnings (errors under --strict), then the mappings that act with the
+    user's rights; everything in them came from the config file, so it is shown escaped."""
+    if not warnings and not user_rights:
+        return
+    table = Table("where", "finding")
+    kind = "[red]error[/]" if strict else "[yellow]warning[/]"
+    for warning in warnings:
+        table.add_row(shown(warning["path"]), f"{kind}: {shown(warning['message'])}")
+    for entry in user_rights:
+        table.add_row(
+            shown(entry["path"]),
+            f"[yellow]note[/]: {shown(entry['action'])} runs with your rights (your user, "
+            "your files, your environment)",
+        )
+    stdout.print(table)
 
 
 def devices_command(api: ApiOption = None, json_output: JsonOption = False) -> None:

@@ -3,20 +3,23 @@ the parser's line where it gives one, and the key path."""
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from conductor._files import TEXT_FILE_LIMIT, read_bytes
 from conductor._redact import MIN_SECRET_LENGTH
 from conductor._text import visible
+from conductor.desktop import DesktopError, KeyMap, MouseButton, parse_keystroke
+from conductor.desktop import unknown_keys_message as unknown_keys
 from conductor.engine import actions as act
 from conductor.engine import triggers as trg
-from conductor.engine._fields import Fields, tagged
+from conductor.engine._fields import ConfigWarning, Fields, collecting_warnings, tagged, warn
+from conductor.engine.conditions import modes_named, parse_condition
 from conductor.errors import ConductorError, ConfigError
 from conductor.paths import plugins_dir
 from conductor.plugins.capabilities import Capability
@@ -29,7 +32,6 @@ CHANNEL = (0, 15)
 # Tables and arrays within one another: a real config needs about a dozen levels (a Sequence
 # inside a Conditional inside a Repeat, with params); far more is an attack on the parser.
 MAX_NESTING = 64
-_log = logging.getLogger("conductor.config")
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,9 @@ class Config:
     advanced: trg.AdvancedSettings
     modes: tuple[Mode, ...]
     global_mappings: tuple[Mapping, ...]
+    native: act.NativeSettings = field(default_factory=act.NativeSettings)
+    # What loads but is likely not meant (unknown keys, …): `check` shows them, `run` logs them.
+    warnings: tuple[ConfigWarning, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -94,6 +99,19 @@ class Config:
 
     def all_mappings(self) -> list[Mapping]:
         return [m for mode in self.modes for m in mode.mappings] + list(self.global_mappings)
+
+    def warning_lines(self) -> list[str]:
+        return [warning.line(str(self.path)) for warning in self.warnings]
+
+    def user_rights_actions(self) -> list[tuple[str, act.Action]]:
+        """(key path, action) of every action that runs commands or programs with the user's
+        rights (Shell, Launch), for `check` to point out."""
+        return [
+            (f"{mapping.where}.action", action)
+            for mapping in self.all_mappings()
+            for action in act.flatten(mapping.action)
+            if isinstance(action, act.USER_RIGHTS)
+        ]
 
 
 _SEED_HINT = (
@@ -127,11 +145,14 @@ def load_config(path: Path) -> Config:
 
 
 def parse_config(text: str, path: Path) -> Config:
-    """Validate config text; errors are one line even when a key holds a line break."""
+    """Validate config text; errors are one line even when a key holds a line break. What loads
+    but is likely not meant is in the result's `warnings`."""
     try:
-        return _parse_config(text, path)
+        with collecting_warnings() as warnings:
+            config = _parse_config(text, path)
     except ConfigError as exc:
         raise ConfigError(visible(exc.diagnostics())) from None
+    return replace(config, warnings=tuple(warnings))
 
 
 def _parse_config(text: str, path: Path) -> Config:
@@ -150,7 +171,10 @@ def _parse_config(text: str, path: Path) -> Config:
     root = Fields(document, "", source)
     devices = _devices(root)
     plugins = _plugins(Fields(root.table_of("plugins"), "plugins", source), path.parent)
-    advanced = _advanced(Fields(root.table_of("advanced_settings"), "advanced_settings", source))
+    advanced, native = _advanced(
+        Fields(root.table_of("advanced_settings"), "advanced_settings", source)
+    )
+    _logging(Fields(root.table_of("logging"), "logging", source))
     context = _Context(source, plugins.limits)
     modes = tuple(
         _mode(Fields(table, f"modes[{i}]", source), context)
@@ -167,15 +191,26 @@ def _parse_config(text: str, path: Path) -> Config:
     for index, name in enumerate(names):
         if name in names[:index]:
             raise ConfigError(f"{source}: modes[{index}].name: mode {name!r} is defined twice")
-    config = Config(path, devices, plugins, advanced, modes, global_mappings)
+    config = Config(path, devices, plugins, advanced, modes, global_mappings, native)
     for mapping in config.all_mappings():
-        for target in _mode_changes(mapping.action):
-            if target not in names:
-                raise ConfigError(
-                    f"{source}: {mapping.where}.action: ModeChange to unknown mode {target!r} "
-                    f"(modes: {', '.join(names)})"
-                )
+        _check_modes(mapping, names, source)
     return config
+
+
+def _check_modes(mapping: Mapping, names: list[str], source: str) -> None:
+    """A ModeChange must name a mode; a ModeIs naming none is never true (a warning, since
+    the reference accepts it)."""
+    where = f"{mapping.where}.action"
+    modes = ", ".join(names)
+    for action in act.flatten(mapping.action):
+        if isinstance(action, act.ModeChange) and action.mode not in names:
+            raise ConfigError(
+                f"{source}: {where}: ModeChange to unknown mode {action.mode!r} (modes: {modes})"
+            )
+        if isinstance(action, act.Conditional):
+            for mode in modes_named(action.condition):
+                if mode not in names:
+                    warn(where, f"ModeIs {mode!r} names no mode, so it is never true ({modes})")
 
 
 def _check_nesting(document: dict[str, Any], source: str) -> None:
@@ -237,6 +272,7 @@ def _line_of(text: str, header: str) -> str:
 
 def _devices(root: Fields) -> tuple[DeviceConfig, ...]:
     """`[device]` (one input) or `[[devices]]` (several, each named), never both."""
+    root.used.update(("device", "devices"))  # both are known keys, whichever is written
     if root.has("device") and root.has("devices"):
         raise root.error(
             "devices",
@@ -384,14 +420,11 @@ def _substitute(value: Any, path: str, source: str, secrets: set[str]) -> Any:
             raise ConfigError(f"{source}: {path}: environment variable {variable} is not set")
         secret = os.environ[variable]
         if 0 < len(secret) < MIN_SECRET_LENGTH:
-            _log.warning(
-                "%s: %s: the value of ${%s} has %d character(s), too short to redact safely "
-                "(at least %d): it is not hidden in logs and errors",
-                source,
+            warn(
                 path,
-                variable,
-                len(secret),
-                MIN_SECRET_LENGTH,
+                f"the value of ${{{variable}}} has {len(secret)} character(s), too short to "
+                f"redact safely (at least {MIN_SECRET_LENGTH}): it is not hidden in logs and "
+                "errors",
             )
         secrets.add(secret)
         return secret
@@ -399,7 +432,7 @@ def _substitute(value: Any, path: str, source: str, secrets: set[str]) -> Any:
     return _VARIABLE.sub(replace, value)
 
 
-def _advanced(fields: Fields) -> trg.AdvancedSettings:
+def _advanced(fields: Fields) -> tuple[trg.AdvancedSettings, act.NativeSettings]:
     shutdown_ms = fields.integer("shutdown_timeout_ms", 2000, 0, 600_000)
     result = trg.AdvancedSettings(
         chord_timeout_ms=fields.integer("chord_timeout_ms", 50, 1, 10_000) or 50,
@@ -407,8 +440,22 @@ def _advanced(fields: Fields) -> trg.AdvancedSettings:
         hold_threshold_ms=fields.integer("hold_threshold_ms", 2000, 1, 60_000) or 2000,
         shutdown_timeout_ms=2000 if shutdown_ms is None else shutdown_ms,
     )
+    try:
+        keymap = KeyMap.from_setting(fields.string("cmd_key", "super") or "super")
+    except DesktopError as exc:
+        raise fields.error("cmd_key", exc.diagnostics()) from None
+    shell_timeout = fields.integer("shell_timeout_ms", 60_000, 1, 86_400_000, "a timeout in ms")
+    native = act.NativeSettings(keymap, shell_timeout or 60_000)
     fields.done()
-    return result
+    return result, native
+
+
+def _logging(fields: Fields) -> None:
+    """The reference's `[logging]`: read so its keys are known, and not used (`run` logs to
+    stderr; `--log-format` picks the form)."""
+    fields.string("level")
+    fields.string("file")
+    fields.done()
 
 
 @dataclass(frozen=True)
@@ -435,6 +482,12 @@ def _mapping(fields: Fields, context: _Context) -> Mapping:
         raise fields.error("action", "is required")
     trigger = _trigger(fields.raw("trigger"), fields.key_path("trigger"), context.source)
     action = _action(fields.raw("action"), fields.key_path("action"), context)
+    if act.weight(action) > act.MAX_ACTIONS_PER_EVENT:
+        raise fields.error(
+            "action",
+            f"runs {act.weight(action)} actions per event, repetitions multiplied out "
+            f"(at most {act.MAX_ACTIONS_PER_EVENT})",
+        )
     description = fields.string("description", "") or ""
     fields.done()
     return Mapping(trigger, action, description, fields.path)
@@ -570,44 +623,175 @@ def _numbers(
 
 def _action(value: Any, path: str, context: _Context) -> act.Action:
     kind, f = tagged(value, path, context.source, act.ACTION_KINDS)
-    result: act.Action
-    if kind == "WasmPlugin":
-        plugin_path = f.required_string("path")
-        params = f.table_of("params")
-        if "context" in params:
-            raise f.error(
-                "params.context", "'context' is reserved: the engine fills it with the event"
-            )
-        limits_table = f.table_of("limits")
-        limits = (
-            _limits(Fields(limits_table, f.key_path("limits"), context.source), context.limits)
-            if limits_table
-            else None
-        )
-        result = act.WasmPlugin(plugin_path, params, limits)
-    elif kind == "ModeChange":
-        result = act.ModeChange(f.required_string("mode"))
-    elif kind == "Sequence":
-        children = f.array("actions")
-        if not children:
-            raise f.error("actions", "a Sequence needs at least one action")
-        result = act.Sequence(
-            tuple(
-                _action(child, f"{f.key_path('actions')}[{i}]", context)
-                for i, child in enumerate(children)
-            )
-        )
-    elif kind == "Delay":
-        result = act.Delay(f.required_integer("ms", 0, 600_000, "a delay in ms"))
-    else:
-        port = f.required_string("port")
-        message_type = f.choice("message_type", tuple(act.SEND_MIDI_FIELDS))
-        channel = f.integer("channel", 0, *CHANNEL, "a MIDI channel") or 0
-        virtual = f.boolean("virtual", False)
-        values = []
-        for name, (low, high) in act.SEND_MIDI_FIELDS[message_type].items():
-            number = f.integer(name, None, low, high, f"a valid {name}")
-            values.append((name, 0 if number is None else number))
-        result = act.SendMidi(port, message_type, channel, tuple(values), virtual)
+    result = _ACTION_READERS[kind](f, context)
     f.done()
     return result
+
+
+def _wasm_plugin(f: Fields, context: _Context) -> act.Action:
+    plugin_path = f.required_string("path")
+    params = f.table_of("params")
+    if "context" in params:
+        raise f.error("params.context", "'context' is reserved: the engine fills it with the event")
+    limits_table = f.table_of("limits")
+    limits = (
+        _limits(Fields(limits_table, f.key_path("limits"), context.source), context.limits)
+        if limits_table
+        else None
+    )
+    return act.WasmPlugin(plugin_path, params, limits)
+
+
+def _sequence(f: Fields, context: _Context) -> act.Action:
+    children = f.array("actions")
+    if not children:
+        raise f.error("actions", "a Sequence needs at least one action")
+    return act.Sequence(
+        tuple(
+            _action(child, f"{f.key_path('actions')}[{i}]", context)
+            for i, child in enumerate(children)
+        )
+    )
+
+
+def _send_midi(f: Fields, context: _Context) -> act.Action:
+    port = f.required_string("port")
+    spelling = f.required_string("message_type")
+    message_type = act.send_midi_type(spelling)
+    if message_type is None:
+        raise f.error("message_type", f"{spelling!r} is not one of {act.SEND_MIDI_TYPE_NAMES}")
+    channel = f.integer("channel", 0, *CHANNEL, "a MIDI channel") or 0
+    virtual = f.boolean("virtual", False)
+    values = []
+    for midi_field in act.SEND_MIDI_FIELDS[message_type]:
+        given = [name for name in midi_field.names if f.has(name)]
+        if len(given) > 1:
+            raise f.error(given[1], f"give one of {' or '.join(given)}, not both")
+        name = given[0] if given else midi_field.names[0]
+        number = f.integer(
+            name, midi_field.default, midi_field.low, midi_field.high, f"a valid {name}"
+        )
+        values.append((midi_field.keyword, midi_field.default if number is None else number))
+    used_here = {
+        name for midi_field in act.SEND_MIDI_FIELDS[message_type] for name in midi_field.names
+    }
+    for other in sorted(_SEND_MIDI_FIELD_NAMES - used_here):
+        if f.has(other):
+            f.raw(other)  # a field of another message type: known, but not used by this one
+            f.warn(other, f"not used by a {spelling} message; ignored")
+    return act.SendMidi(port, message_type, channel, tuple(values), virtual)
+
+
+_SEND_MIDI_FIELD_NAMES = frozenset(
+    name for fields in act.SEND_MIDI_FIELDS.values() for field_ in fields for name in field_.names
+)
+
+
+def _keystroke(f: Fields, context: _Context) -> act.Action:
+    keys = f.required_string("keys")
+    if not keys.strip():
+        raise f.error("keys", "names no key")
+    modifiers = f.array("modifiers")
+    if not all(isinstance(name, str) for name in modifiers):
+        raise f.error("modifiers", 'expected a list of modifier names, as in ["cmd", "shift"]')
+    combo, unknown = parse_keystroke(keys, modifiers)
+    if unknown:
+        f.warn("keys", f"{unknown_keys(unknown)}; ignored, as the reference does")
+    if not combo.keys and not combo.modifiers:
+        f.warn("keys", f"nothing to press in {keys!r}: the action does nothing")
+    return act.Keystroke(combo)
+
+
+def _text(f: Fields, context: _Context) -> act.Action:
+    text = f.required_string("text")
+    if not text:
+        raise f.error("text", "is empty: nothing to type")
+    return act.Text(text)
+
+
+def _launch(f: Fields, context: _Context) -> act.Action:
+    app = f.required_string("app")
+    if not app.strip() or any(ord(c) < 0x20 for c in app):
+        raise f.error("app", f"{app!r} is not an application name or path")
+    return act.Launch(app)
+
+
+def _shell(f: Fields, context: _Context) -> act.Action:
+    command = f.required_string("command")
+    if not command.strip():
+        raise f.error("command", "is empty: nothing to run")
+    return act.Shell(command)
+
+
+def _mouse_click(f: Fields, context: _Context) -> act.Action:
+    name = f.string("button", "left") or "left"
+    try:
+        button = MouseButton.parse(name)
+    except DesktopError as exc:
+        raise f.error("button", exc.diagnostics()) from None
+    x = f.integer("x", None, -(2**31), 2**31 - 1, "a screen coordinate")
+    y = f.integer("y", None, -(2**31), 2**31 - 1, "a screen coordinate")
+    if (x is None) != (y is None):
+        f.warn("x" if x is not None else "y", "a click moves only with both x and y; ignored")
+        x = y = None
+    return act.MouseClick(button, x, y)
+
+
+def _volume_control(f: Fields, context: _Context) -> act.Action:
+    spelling = f.required_string("operation")
+    operation = next((op for op in act.VOLUME_OPERATIONS if op.lower() == spelling.lower()), None)
+    if operation is None:
+        raise f.error("operation", f"{spelling!r} is not one of {', '.join(act.VOLUME_OPERATIONS)}")
+    value = f.integer("value", None, 0, 100, "a volume in percent")
+    if operation == "Set" and value is None:
+        f.warn(
+            "value",
+            f"Set without a value sets the volume to {act.VOLUME_SET_DEFAULT} %, as the "
+            "reference does",
+        )
+        value = act.VOLUME_SET_DEFAULT
+    elif operation in ("Mute", "Unmute") and value is not None:
+        f.warn("value", f"not used by {operation}; ignored")
+    elif value is None:
+        value = act.VOLUME_STEP
+    return act.VolumeControl(operation, value)
+
+
+def _repeat(f: Fields, context: _Context) -> act.Action:
+    if not f.has("action"):
+        raise f.error("action", "is required (the action to repeat)")
+    inner = _action(f.raw("action"), f.key_path("action"), context)
+    count = f.required_integer("count", 1, act.MAX_ACTIONS_PER_EVENT, "a repetition count")
+    delay = f.integer("delay_ms", 0, 0, 600_000, "a delay in ms") or 0
+    return act.Repeat(inner, count, delay)
+
+
+def _conditional(f: Fields, context: _Context) -> act.Action:
+    for key in ("condition", "then_action"):
+        if not f.has(key):
+            raise f.error(key, "is required")
+    condition = parse_condition(f.raw("condition"), f.key_path("condition"), context.source)
+    then_action = _action(f.raw("then_action"), f.key_path("then_action"), context)
+    else_action = (
+        _action(f.raw("else_action"), f.key_path("else_action"), context)
+        if f.has("else_action")
+        else None
+    )
+    return act.Conditional(condition, then_action, else_action)
+
+
+_ACTION_READERS: dict[str, Callable[[Fields, _Context], act.Action]] = {
+    "WasmPlugin": _wasm_plugin,
+    "ModeChange": lambda f, _: act.ModeChange(f.required_string("mode")),
+    "Sequence": _sequence,
+    "Delay": lambda f, _: act.Delay(f.required_integer("ms", 0, 600_000, "a delay in ms")),
+    "SendMidi": _send_midi,
+    "Keystroke": _keystroke,
+    "Text": _text,
+    "Launch": _launch,
+    "Shell": _shell,
+    "MouseClick": _mouse_click,
+    "VolumeControl": _volume_control,
+    "Repeat": _repeat,
+    "Conditional": _conditional,
+}

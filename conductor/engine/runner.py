@@ -28,10 +28,11 @@ from conductor.engine.actions import SendMidi, flatten
 from conductor.engine.config import Config, load_config
 from conductor.engine.devices import gamepad_mappings, input_specs, resolve_devices
 from conductor.engine.dispatcher import Dispatcher, PluginKey, Reporter
+from conductor.engine.native import NativeActions
 from conductor.engine.plugins import PluginFinding, load_config_plugins, trust_store_for
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
-from conductor.engine.workers import PluginWorker
+from conductor.engine.workers import PluginWorker, Worker
 from conductor.errors import ConductorError, PluginError, UntrustedKeyError, UsageError
 from conductor.midi.inputs import EndOfInput, MidiInput, ReplayInput, open_inputs
 from conductor.midi.outputs import OutputPorts
@@ -82,6 +83,7 @@ class Engine:
         self.scheduler = Scheduler(clock)
         self.scheduler.start()
         self.workers: dict[PluginKey, PluginWorker] = {}
+        self.native = NativeActions()  # the action workers, kept across reloads
         self.midi: mido.Backend | None = None
         self.outputs: OutputPorts | None = None
         self.input: MidiInput | None = None
@@ -97,6 +99,8 @@ class Engine:
         config = load_config(self.config_path)
         if self.options.on_config is not None:
             self.options.on_config(config)
+        for line in config.warning_lines():
+            _log.warning("%s", line)
         return config
 
     def load_plugins(self) -> None:
@@ -171,6 +175,7 @@ class Engine:
             self.report,
             backpressure=self.stop_requested if source.lossless else None,
             sequence=itertools.count(1),
+            native=self.native,
         )
         self._install_signal_handlers()
         self._start_watcher()
@@ -299,13 +304,15 @@ class Engine:
         deadline = None if finish_queues else self._start_budget(budget_ms)
         if finish_queues and (waiting := self._waiting_for()):
             _log.info("end of input: finishing %s; Ctrl-C to stop waiting", ", ".join(waiting))
-        # Delays first: when they fall due they still queue plugin calls.
-        while self.scheduler.pending(before=deadline):
+        # Delays and conditions first: when they are done they may still queue calls.
+        while self.scheduler.pending(before=deadline) or any(
+            worker.pending() for worker in self.native.workers()
+        ):
             deadline = self._wait_a_little(deadline, budget_ms)
             if deadline is not None and self.clock() >= deadline:
                 break
         abandoned_delays = self.scheduler.stop()
-        workers = list(self.workers.values())
+        workers = self._all_workers()
         for worker in workers:
             worker.close()
         while not all(worker.join(0) for worker in workers):
@@ -315,17 +322,21 @@ class Engine:
         stuck = {worker: worker.pending() for worker in workers if not worker.join(0)}
         abandoned = {worker.name: worker.abandon() for worker in stuck}
         self._report_shutdown(workers, abandoned, abandoned_delays, budget_ms)
-        for what in stuck.values():
-            _log.warning("left running at the deadline, without its shutdown call: %s", what)
+        for worker, what in stuck.items():
+            unfinished = ", without its shutdown call" if isinstance(worker, PluginWorker) else ""
+            _log.warning("left running at the deadline%s: %s", unfinished, what)
         if self.outputs is not None:
             self.outputs.close()
         if self._watcher is not None:
             self._watcher.join(timeout=0.5)
         self.host.close()
 
+    def _all_workers(self) -> list[Worker]:
+        return [*self.workers.values(), *self.native.workers()]
+
     def _waiting_for(self) -> list[str]:
-        """What shutdown still waits for: each busy plugin with its calls, and delays."""
-        waiting = [text for worker in self.workers.values() if (text := worker.pending())]
+        """What shutdown still waits for: each busy worker with its jobs, and delays."""
+        waiting = [text for worker in self._all_workers() if (text := worker.pending())]
         delays = self.scheduler.pending()
         if delays:
             waiting.append(f"{delays} delayed action(s)")
@@ -350,7 +361,7 @@ class Engine:
 
     def _report_shutdown(
         self,
-        workers: list[PluginWorker],
+        workers: list[Worker],
         abandoned: dict[str, int],
         abandoned_delays: int,
         budget_ms: int,
@@ -367,8 +378,9 @@ class Engine:
             )
         for worker in workers:
             counts = worker.counts
-            if worker.shutdown_result is not None and worker.shutdown_result.error:
-                _log.warning("%s", worker.shutdown_result.error)
+            ended = worker.shutdown_result if isinstance(worker, PluginWorker) else None
+            if ended is not None and ended.error:
+                _log.warning("%s", ended.error)
             lost = {k: v for k, v in counts.items() if k != "calls" and v}
             if lost:
                 _log.warning(

@@ -148,11 +148,16 @@ def test_a_secret_too_short_to_redact_is_a_config_warning(
     plugin = write_plugin(tmp_path / "good.wasm", fixture_path("good").read_bytes())
     config = tmp_path / "config.toml"
     config.write_text(config_for(plugin, '[plugins.config.good]\npin = "${SHORT_PIN}"'))
-    result = conductor_cli("check", config, env={"SHORT_PIN": value})
+    result = conductor_cli("check", config, "--json", env={"SHORT_PIN": value})
     assert result.returncode == 0, result.stderr
-    warning = next(line for line in result.stderr.splitlines() if "SHORT_PIN" in line)
-    assert warning.startswith("warning: ")
-    assert "plugins.config.good.pin" in warning and "too short to redact" in warning
+    (warning,) = json.loads(result.stdout)["warnings"]
+    assert warning["path"] == "plugins.config.good.pin"
+    assert warning["message"].startswith(
+        f"the value of ${{SHORT_PIN}} has {len(value)} character(s), too short to redact"
+    )
+    table = conductor_cli("check", config, env={"SHORT_PIN": value})
+    assert table.returncode == 0 and "1 warning(s)" in table.stdout
+    assert "warning: the value of ${SHORT_PIN}" in table.stdout
 
 
 def test_a_secret_of_four_characters_is_redacted(conductor_cli: Runner, tmp_path: Path) -> None:
