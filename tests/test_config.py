@@ -410,3 +410,35 @@ action = { Delay = { ms = 1 } }
         mapping.format("type = 'GamepadButton', button = 130, channel = 1"), Path("/c.toml")
     ).warnings
     assert warning.path == "global_mappings[0].trigger.channel" and "unknown key" in warning.message
+
+
+def test_the_references_trigger_forms_load_and_fire_as_there() -> None:
+    """The reference writes `Clockwise`, leaves out an encoder's direction or a velocity range's
+    level, and counts pitch bend 0-16383 with the centre at 8192."""
+    config = parse("""
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+trigger = { type = "EncoderTurn", cc = 1, direction = "CounterClockwise" }
+action = { type = "Delay", ms = 1 }
+[[modes.mappings]]
+trigger = { type = "EncoderTurn", cc = 2 }
+action = { type = "Delay", ms = 1 }
+[[modes.mappings]]
+trigger = { type = "VelocityRange", note = 3, soft_max = 30, medium_max = 90 }
+action = { type = "Delay", ms = 1 }
+[[modes.mappings]]
+trigger = { type = "PitchBend", value_min = 8192, value_max = 16383 }
+action = { type = "Delay", ms = 1 }
+""")
+    assert config.warnings == ()
+    assert [m.trigger for m in config.modes[0].mappings] == [
+        trg.EncoderTurn(1, "counterclockwise"),
+        trg.EncoderTurn(2, None),
+        trg.VelocityRange(3, None, 30, 90),
+        trg.PitchBend(8192, 16383),
+    ]
+    assert "value_min: -1 is not a pitch bend value" in error_of(
+        "[[global_mappings]]\ntrigger = { PitchBend = { value_min = -1 } }\n"
+        "action = { Delay = { ms = 1 } }\n"
+    )

@@ -96,9 +96,9 @@ def test_every_trigger_form_with_channel_and_device() -> None:
         "trigger = { Note = { note = 36, channel = 10 } }",
         "trigger = { ProgramChange = { program = 5 } }",
         "trigger = { ProgramChange = { program = 7, channel = 3 } }",
-        "trigger = { PitchBend = { value_min = 1 } }",
-        "trigger = { PitchBend = { value_max = -1 } }",
-        "trigger = { PitchBend = { value_min = 0, value_max = 0 } }",
+        "trigger = { PitchBend = { value_min = 8193 } }",
+        "trigger = { PitchBend = { value_max = 8191 } }",
+        "trigger = { PitchBend = { value_min = 8192, value_max = 8192 } }",
         "trigger = { Aftertouch = {} }",
     ]
     several = Learner(several_devices=True)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from conductor.desktop import KeyMap, Modifier, MouseButton
 from conductor.engine import actions as act
 from conductor.engine import conditions as cnd
+from conductor.engine import triggers as trg
 from conductor.engine.config import Config, parse_config
 from conductor.errors import ConfigError
 from tests.conftest import FIXTURES, Runner
@@ -371,7 +372,10 @@ def test_cmd_key_and_shell_timeout() -> None:
 
 def test_a_short_secret_is_a_warning_of_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHORT_TOKEN", "abc")
-    config = parse('[plugins.config.obs]\npassword = "${SHORT_TOKEN}"\n')
+    config = parse(
+        '[plugins.config.obs]\npassword = "${SHORT_TOKEN}"\n[[global_mappings]]\n'
+        'trigger = { Note = { note = 1 } }\naction = { WasmPlugin = { path = "obs" } }\n'
+    )
     (warning,) = config.warnings
     assert warning.path == "plugins.config.obs.password"
     assert warning.message.startswith("the value of ${SHORT_TOKEN} has 3 character(s), too short")
@@ -588,8 +592,6 @@ def test_run_logs_the_warnings_at_start_and_on_reload(tmp_path: Path) -> None:
 # -- configs written in the reference's style ---------------------------------------------
 
 REFERENCE_CONFIGS = sorted((FIXTURES / "reference-configs").glob("*.toml"))
-TRIGGERS = {"Note", "VelocityRange", "LongPress", "DoubleTap", "NoteChord", "CC", "EncoderTurn"}
-TRIGGERS |= {"PitchBend", "Aftertouch"}
 
 
 @pytest.mark.parametrize("path", REFERENCE_CONFIGS, ids=lambda path: path.name)
@@ -607,7 +609,8 @@ def test_the_reference_style_configs_cover_every_action_trigger_and_condition() 
     nested = [child for a in actions for child in act.children(a)]
     action_kinds = {type(a).__name__ for a in actions + nested}
     assert action_kinds == set(act.ACTION_KINDS)
-    assert {type(m.trigger).__name__ for m in mappings} >= TRIGGERS
+    assert {type(m.trigger).__name__ for m in mappings} == set(trg.TRIGGER_KINDS)
+    assert any(getattr(m.trigger, "device", None) for m in mappings)
 
     def walk(condition: cnd.Condition) -> list[cnd.Condition]:
         inner = [*getattr(condition, "conditions", ())]
@@ -631,3 +634,37 @@ def test_the_reference_style_configs_cover_every_action_trigger_and_condition() 
     texts = {path.name: path.read_text() for path in REFERENCE_CONFIGS}
     assert any('type = "Keystroke"' in text for text in texts.values())  # table spelling
     assert any("{ Keystroke = {" in text for text in texts.values())  # the seed's spelling
+
+
+def test_plugin_tables_naming_no_used_plugin_are_warnings_with_the_likely_name() -> None:
+    """`[plugins.grants] my-pads` beside a mapping of `my_pads.wasm` does nothing: say so."""
+    config = parse_config(
+        """
+[plugins.grants]
+my-pads = ["Filesystem"]
+spotify = ["Network"]
+[plugins.hosts]
+ghost = ["https://example.org"]
+[plugins.config.my_pads]
+colour = "red"
+[[modes]]
+name = "Default"
+[[modes.mappings]]
+trigger = { Note = { note = 36 } }
+action = { WasmPlugin = { path = "plugins/my_pads.wasm" } }
+[[modes.mappings]]
+trigger = { Note = { note = 37 } }
+action = { WasmPlugin = { path = "conductor_wasm_spotify.wasm" } }
+""",
+        Path("/configs/pads.toml"),
+    )
+    found = {warning.path: warning.message for warning in config.warnings}
+    assert found == {
+        "plugins.grants.my-pads": (
+            "no mapping uses a plugin named 'my-pads' (plugins used: my_pads, spotify); "
+            "did you mean 'my_pads'?"
+        ),
+        "plugins.hosts.ghost": (
+            "no mapping uses a plugin named 'ghost' (plugins used: my_pads, spotify)"
+        ),
+    }

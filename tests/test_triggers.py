@@ -130,11 +130,17 @@ def test_cc_value_min_and_encoder_direction(matcher: TriggerMatcher) -> None:
 
 
 def test_pitch_bend_and_aftertouch(matcher: TriggerMatcher) -> None:
-    bend = trg.PitchBend(1000, 8191)
+    # The reference's units: 0-16383 with the centre at 8192 (mido's pitch 0).
+    bend = trg.PitchBend(9192, 16383)
     assert [
         matcher.matches(bend, MidiEvent(EventKind.PITCH_BEND, 0, 0, value=v))
         for v in (999, 1000, 8191)
     ] == [False, True, True]
+    everywhere = trg.PitchBend()
+    assert all(
+        matcher.matches(everywhere, MidiEvent(EventKind.PITCH_BEND, 0, 0, value=v))
+        for v in (-8192, 0, 8191)
+    )
     touch = trg.Aftertouch(pressure_min=50)
     assert [
         matcher.matches(touch, MidiEvent(EventKind.AFTERTOUCH, 0, 0, value=v)) for v in (49, 50)
@@ -189,3 +195,20 @@ def test_gamepad_triggers_never_fire_on_midi(matcher: TriggerMatcher) -> None:
             matcher.matches(trigger, event)
             for event in (on(128 - 127, 0), cc(128 - 127, 127), on(0, 0))
         )
+
+
+def test_an_encoder_without_a_direction_and_a_range_without_a_level_fire_either_way(
+    matcher: TriggerMatcher,
+) -> None:
+    either = trg.EncoderTurn(16, None)
+    assert [matcher.matches(either, cc(16, v)) for v in (1, 64, 65, 0)] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    anyhow = trg.VelocityRange(60, None)
+    assert all(
+        matcher.matches(anyhow, MidiEvent(EventKind.NOTE_ON, 0, 0, note=60, velocity=v))
+        for v in (1, 60, 127)
+    )

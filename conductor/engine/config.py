@@ -3,6 +3,7 @@ the parser's line where it gives one, and the key path."""
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -22,6 +23,7 @@ from conductor.engine._fields import ConfigWarning, Fields, collecting_warnings,
 from conductor.engine.conditions import modes_named, parse_condition
 from conductor.errors import ConductorError, ConfigError
 from conductor.paths import plugins_dir
+from conductor.plugins import bundled
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host.hosts import HostPattern, PatternError
 from conductor.plugins.limits import Limits
@@ -29,6 +31,7 @@ from conductor.signing import SignaturePolicy
 
 MIDI = (0, 127)
 CHANNEL = (0, 15)
+PITCH_BEND = (0, 16383)
 # Tables and arrays within one another: a real config needs about a dozen levels (a Sequence
 # inside a Conditional inside a Repeat, with params); far more is an attack on the parser.
 MAX_NESTING = 64
@@ -194,7 +197,37 @@ def _parse_config(text: str, path: Path) -> Config:
     config = Config(path, devices, plugins, advanced, modes, global_mappings, native)
     for mapping in config.all_mappings():
         _check_modes(mapping, names, source)
+    _check_plugin_tables(config)
     return config
+
+
+def _check_plugin_tables(config: Config) -> None:
+    """A `[plugins.grants|hosts|commands|config]` entry for a plugin no mapping uses does
+    nothing: most often a typo (`my-pads` for `my_pads`), so say which plugins there are."""
+    used = sorted(
+        {
+            bundled.canonical_name(Path(action.path).name.removesuffix(".wasm"))
+            for mapping in config.all_mappings()
+            for action in act.plugin_actions(mapping.action)
+        }
+    )
+    plugins = config.plugins
+    for section, table in (
+        ("grants", plugins.grants),
+        ("hosts", plugins.hosts),
+        ("commands", plugins.commands),
+        ("config", plugins.config),
+    ):
+        for name in table:
+            if name in used:
+                continue
+            close = difflib.get_close_matches(name, used, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            listed = ", ".join(used) or "none"
+            warn(
+                f"plugins.{section}.{name}",
+                f"no mapping uses a plugin named {name!r} (plugins used: {listed}){hint}",
+            )
 
 
 def _check_modes(mapping: Mapping, names: list[str], source: str) -> None:
@@ -517,9 +550,12 @@ def _trigger(value: Any, path: str, source: str) -> trg.Trigger:
         assert soft is not None and medium is not None
         if soft >= medium:
             raise f.error("medium_max", f"must be greater than soft_max ({soft})")
+        level = f.string("level")  # without it (the reference's form) every velocity fires
+        if level is not None and level.lower() not in trg.VELOCITY_LEVELS:
+            raise f.error("level", f"{level!r} is not one of {', '.join(trg.VELOCITY_LEVELS)}")
         result = trg.VelocityRange(
             f.required_integer("note", *MIDI, "a MIDI note"),
-            f.choice("level", ("soft", "medium", "hard")),
+            level.lower() if level is not None else None,
             soft,
             medium,
             channel,
@@ -552,15 +588,23 @@ def _trigger(value: Any, path: str, source: str) -> trg.Trigger:
             device,
         )
     elif kind == "EncoderTurn":
+        # The reference spells the directions Clockwise and CounterClockwise; without one, a turn
+        # either way fires.
+        direction = f.string("direction")
+        if direction is not None and direction.lower() not in trg.ENCODER_DIRECTIONS:
+            raise f.error(
+                "direction", f"{direction!r} is not one of {', '.join(trg.ENCODER_DIRECTIONS)}"
+            )
         result = trg.EncoderTurn(
             f.required_integer("cc", *MIDI, "a controller number"),
-            f.choice("direction", ("clockwise", "counterclockwise")),
+            direction.lower() if direction is not None else None,
             channel,
             device,
         )
     elif kind == "PitchBend":
-        low = f.integer("value_min", -8192, -8192, 8191, "a pitch bend value")
-        high = f.integer("value_max", 8191, -8192, 8191, "a pitch bend value")
+        # The reference's 14-bit units: 0 is fully down, 8192 the centre, 16383 fully up.
+        low = f.integer("value_min", 0, *PITCH_BEND, "a pitch bend value (8192 is the centre)")
+        high = f.integer("value_max", 16383, *PITCH_BEND, "a pitch bend value (8192 is the centre)")
         assert low is not None and high is not None
         if low > high:
             raise f.error("value_max", f"must not be below value_min ({low})")

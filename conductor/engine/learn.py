@@ -22,7 +22,7 @@ from typing import Any
 from conductor.engine import actions as act
 from conductor.engine.config import Config, Mapping
 from conductor.engine.selection import MappingSelector
-from conductor.engine.triggers import encoder_direction
+from conductor.engine.triggers import PITCH_BEND_CENTRE, encoder_direction
 from conductor.midi.events import EventKind, MidiEvent
 from conductor.midi.inputs import EndOfInput, MidiInput
 
@@ -226,11 +226,13 @@ class Learner:
         if event.kind is EventKind.PROGRAM_CHANGE:
             return "ProgramChange", {"program": value}, "", None
         if event.kind is EventKind.PITCH_BEND:
+            centre = PITCH_BEND_CENTRE
+            bend = value + centre  # the trigger's units, as the reference writes them
             if value > 0:
-                return "PitchBend", {"value_min": 1}, f"bend {value} (up)", None
+                return "PitchBend", {"value_min": centre + 1}, f"bend {bend} (up)", None
             if value < 0:
-                return "PitchBend", {"value_max": -1}, f"bend {value} (down)", None
-            return "PitchBend", {"value_min": 0, "value_max": 0}, "bend 0 (centre)", None
+                return "PitchBend", {"value_max": centre - 1}, f"bend {bend} (down)", None
+            return "PitchBend", {"value_min": centre, "value_max": centre}, "centre", None
         return "Aftertouch", {}, f"pressure {value}", None
 
     def _control_change(

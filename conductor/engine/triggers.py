@@ -32,10 +32,15 @@ class Note:
     device: str | None = None
 
 
+VELOCITY_LEVELS = ("soft", "medium", "hard")
+ENCODER_DIRECTIONS = ("clockwise", "counterclockwise")
+PITCH_BEND_CENTRE = 8192  # the reference's trigger units are 0-16383; mido's pitch is -8192-8191
+
+
 @dataclass(frozen=True)
 class VelocityRange:
     note: int
-    level: str
+    level: str | None  # None: every velocity (the reference classifies but does not filter)
     soft_max: int = 40
     medium_max: int = 80
     channel: int | None = None
@@ -82,15 +87,17 @@ class CC:
 @dataclass(frozen=True)
 class EncoderTurn:
     cc: int
-    direction: str
+    direction: str | None  # None: a turn either way
     channel: int | None = None
     device: str | None = None
 
 
 @dataclass(frozen=True)
 class PitchBend:
-    value_min: int = -8192
-    value_max: int = 8191
+    """A bend within [value_min, value_max] in the reference's units (0-16383, centre 8192)."""
+
+    value_min: int = 0
+    value_max: int = 16383
     channel: int | None = None
     device: str | None = None
 
@@ -216,9 +223,9 @@ class TriggerMatcher:
             if isinstance(trigger, Note):
                 return event.note == trigger.note and (event.velocity or 0) >= trigger.velocity_min
             if isinstance(trigger, VelocityRange):
-                return (
-                    event.note == trigger.note
-                    and trigger.level_of(event.velocity or 0) == trigger.level
+                return event.note == trigger.note and trigger.level in (
+                    None,
+                    trigger.level_of(event.velocity or 0),
                 )
             if isinstance(trigger, DoubleTap):
                 key = (event.source, event.channel, event.note or 0)
@@ -247,15 +254,17 @@ class TriggerMatcher:
             if isinstance(trigger, CC):
                 return event.cc == trigger.cc and (event.value or 0) >= trigger.value_min
             if isinstance(trigger, EncoderTurn):
+                turned = encoder_direction(event.value or 0)
                 return (
                     event.cc == trigger.cc
-                    and encoder_direction(event.value or 0) == trigger.direction
+                    and turned is not None
+                    and trigger.direction in (None, turned)
                 )
             return False
         if kind is EventKind.PROGRAM_CHANGE:
             return isinstance(trigger, ProgramChange) and event.value == trigger.program
         if kind is EventKind.PITCH_BEND and isinstance(trigger, PitchBend):
-            return trigger.value_min <= (event.value or 0) <= trigger.value_max
+            return trigger.value_min <= (event.value or 0) + PITCH_BEND_CENTRE <= trigger.value_max
         if kind is EventKind.AFTERTOUCH and isinstance(trigger, Aftertouch):
             return (event.value or 0) >= trigger.pressure_min
         return False

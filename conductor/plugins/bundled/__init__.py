@@ -48,9 +48,14 @@ def is_alias(spec: str) -> bool:
     return spec.removesuffix(".wasm") in ALIASES
 
 
+def canonical_name(name: str) -> str:
+    """The bundled plugin's own name for one of its `ALIASES`; any other name as it is."""
+    return ALIASES.get(name.removesuffix(".wasm"), name)
+
+
 def path_of(name: str) -> Path | None:
     """The bundled plugin called `name` (or one of its `ALIASES`), if there is one."""
-    name = ALIASES.get(name.removesuffix(".wasm"), name)
+    name = canonical_name(name)
     if name not in _manifest():
         return None
     path = directory() / f"{name}.wasm"
