@@ -1,7 +1,7 @@
 """Plugin authoring: `plugin new` scaffolds build NAME.wasm with their one command and pass
-`plugin exec`; the Rust scaffold follows the rustc it finds; the C header as C and C++; README's
-walkthrough from the product page's example; `plugin inspect` explains imports; grants with hosts
-and commands; `plugin exec --config`; the signing demo."""
+`plugin exec`; the Rust scaffold follows the rustc it finds; the C header as C and C++; the
+documented walkthrough from the product page's example; `plugin inspect` explains imports; grants
+with hosts and commands; `plugin exec --config`; the signing demo."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.spotify_api import SpotifyApi
 
 DEBIAN_FIRST = {"PATH": "/usr/bin:" + os.environ.get("PATH", "")}  # Debian's rustc before rustup's
 README = Path(__file__).resolve().parent.parent / "README.md"
+WALKTHROUGH = README.parent / "docs" / "plugin-authoring.md"
 
 
 def require_debian_rust() -> None:
@@ -315,12 +316,13 @@ int plugin_execute(const char *request, size_t len) { (void)request; (void)len; 
 
 
 def walkthrough_blocks() -> dict[str, str]:
-    """The code blocks of README's walkthrough, by their `<!-- walkthrough:NAME -->` marker."""
+    """The code blocks of the walkthrough in docs/plugin-authoring.md, by their
+    `<!-- walkthrough:NAME -->` marker."""
     pattern = re.compile(r"<!-- walkthrough:(\S+) -->\n```\w*\n(.*?)\n```", re.DOTALL)
-    return {name: code + "\n" for name, code in pattern.findall(README.read_text())}
+    return {name: code + "\n" for name, code in pattern.findall(WALKTHROUGH.read_text())}
 
 
-def test_readme_walks_the_pages_spotify_example_to_a_working_plugin(
+def test_walkthrough_takes_the_pages_spotify_example_to_a_working_plugin(
     conductor_cli: Runner, tmp_path: Path, spotify_api: SpotifyApi
 ) -> None:
     require("make", "make")

@@ -181,5 +181,5 @@ def test_a_taken_port_is_one_clear_line(conductor_cli: Runner) -> None:
 def test_the_default_redirect_port_is_the_documented_one(conductor_cli: Runner) -> None:
     help_text = conductor_cli("plugin", "setup", "--help").stdout
     assert "[default: 8888]" in help_text
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert "http://127.0.0.1:8888/callback" in readme
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "official-plugins.md").read_text()
+    assert "http://127.0.0.1:8888/callback" in docs
