@@ -67,9 +67,12 @@ class _Callback(http.server.BaseHTTPRequestHandler):
             return
         query = {key: values[0] for key, values in parse_qs(parts.query).items()}
         if self.server.offer(query):
-            self._reply(
-                200, "Conductor: Spotify authorization received. You can close this window."
-            )
+            try:
+                self._reply(
+                    200, "Conductor: Spotify authorization received. You can close this window."
+                )
+            finally:  # only now: the browser must get its answer before the flow moves on
+                self.server.done.set()
         else:
             self._reply(400, "Conductor: this is not the answer to the pending authorization.")
 
@@ -105,10 +108,9 @@ class _CallbackServer(http.server.ThreadingHTTPServer):
         if not hmac.compare_digest(query.get("state", "").encode(), self.state.encode()):
             return False
         with self._lock:
-            if self.done.is_set():
+            if self.query:
                 return False
             self.query = query
-            self.done.set()
             return True
 
 
