@@ -28,7 +28,7 @@ from conductor._files import (
     read_if_present,
     write_atomic,
 )
-from conductor.errors import FileError, KeyFileError, UsageError
+from conductor.errors import FileError, KeyFileError, UsageError, overall_exit_code
 from conductor.paths import default_trust_store
 from conductor.signing import (
     Developer,
@@ -39,7 +39,6 @@ from conductor.signing import (
     Verdict,
     generate_key,
     load_signing_key,
-    overall_exit_code,
     sign_plugin,
     signing_key_from_env,
     verify_plugin,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from conductor.desktop import DesktopError, Failure, Unknown
+from conductor.desktop import DesktopError, DesktopFailure, Unknown
 from conductor.engine import conditions as cnd
 
 MONDAY_0830 = datetime(2024, 1, 1, 8, 30)  # 2024-01-01 was a Monday
@@ -80,7 +80,9 @@ def test_what_the_desktop_cannot_answer_is_false_with_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(name: str) -> bool:
-        raise DesktopError(Failure.UNSUPPORTED, "app_running: no backend tool available here")
+        raise DesktopError(
+            DesktopFailure.UNSUPPORTED, "app_running: no backend tool available here"
+        )
 
     judge = cnd.Judge(
         local_now=lambda: MONDAY_0830,

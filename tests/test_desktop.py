@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conductor import desktop as backend
-from conductor.desktop import DesktopError, Failure, KeyMap, Modifier, MouseButton, Unknown
+from conductor.desktop import DesktopError, DesktopFailure, KeyMap, Modifier, MouseButton, Unknown
 from conductor.desktop._backends import Backend, Runner, attempt
 from conductor.desktop.launch import _entry_fields
 from tests.desktop import (
@@ -64,7 +64,7 @@ def test_unknown_names_are_returned_for_the_config_check_and_refused_in_a_combo(
     assert str(combo) == "cmd+a"
     with pytest.raises(DesktopError) as refused:
         backend.parse_combo("ctrl+hyper")
-    assert refused.value.failure is Failure.INVALID
+    assert refused.value.failure is DesktopFailure.INVALID
     assert "unknown key 'hyper' (known: space, Return/Enter" in str(refused.value)
     assert "\n" not in str(refused.value)
     with pytest.raises(DesktopError):
@@ -87,7 +87,7 @@ def test_any_combo_gives_keys_or_one_line(text: str) -> None:
     try:
         combo = backend.parse_combo(text)
     except DesktopError as refused:
-        assert refused.failure is Failure.INVALID
+        assert refused.failure is DesktopFailure.INVALID
         assert "\n" not in str(refused).replace("\\n", "")
         return
     assert combo.keys or combo.modifiers
@@ -122,7 +122,7 @@ def test_the_first_tool_that_works_wins_and_failures_are_named() -> None:
     assert ran == ["false", "true"]
     with pytest.raises(DesktopError) as failed:
         attempt("probe", [runs(["false"]), runs(["sh", "-c", "echo broken >&2; exit 3"])], 5)
-    assert failed.value.failure is Failure.IO
+    assert failed.value.failure is DesktopFailure.IO
     assert str(failed.value) == (
         "probe: every backend tool failed (tried false: exit status 1; sh: broken)"
     )
@@ -139,7 +139,7 @@ def test_a_tool_past_the_budget_is_killed_and_nothing_else_runs(tmp_path: Path) 
             ],
             0.3,
         )
-    assert failed.value.failure is Failure.TIMEOUT
+    assert failed.value.failure is DesktopFailure.TIMEOUT
     assert "sleep ran past the 0.30 s budget and was killed" in str(failed.value)
     assert not (tmp_path / "ran-after-the-budget").exists()
     assert time.monotonic() - started < 5  # killed, not waited for
@@ -151,7 +151,7 @@ def test_no_tool_here_names_each_and_why(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
     with pytest.raises(DesktopError) as failed:
         backend.type_text("hello", timeout=5)
-    assert failed.value.failure is Failure.UNSUPPORTED
+    assert failed.value.failure is DesktopFailure.UNSUPPORTED
     assert str(failed.value) == (
         "type: no backend tool available here (tried wtype: not installed; "
         "xdotool: reaches only X11 windows under Wayland; osascript: macOS only)"
@@ -295,7 +295,7 @@ def test_launch_by_desktop_entry_executable_or_path(
 
     with pytest.raises(DesktopError) as missing:
         launch("Hidden")
-    assert missing.value.failure is Failure.IO
+    assert missing.value.failure is DesktopFailure.IO
     assert "launch Hidden: no desktop entry with that id or name (in " in str(missing.value)
     with pytest.raises(DesktopError, match="is not an executable file"):
         launch(str(tmp_path / "nothing-here"))

@@ -13,8 +13,9 @@ import wasmtime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conductor.errors import MetadataError
 from conductor.plugins import bundled
-from conductor.plugins.abi import MetadataError, parse_metadata
+from conductor.plugins.abi import parse_metadata
 from conductor.plugins.loader import resolve_plugin
 from tests.conftest import Runner
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from conductor.errors import ClosedError
 from conductor.plugins.limits import Limits
-from conductor.plugins.runtime import CallResult, ClosedError, Plugin, PluginHost
+from conductor.plugins.runtime import CallResult, Plugin, PluginHost
 from tests.plugin_helpers import fixture_path, load_unsigned
 from tests.test_runtime_limits import REQUEST
 

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conductor._files import MIDI_FILE_LIMIT
-from conductor.errors import FileError
+from conductor.errors import FileError, SmfError
 from conductor.midi.events import EventKind
 from conductor.midi.inputs import EndOfInput, ReplayInput
-from conductor.midi.smf import SmfError, parse_song, read_song
+from conductor.midi.smf import parse_song, read_song
 
 # Example counts come from the suite's Hypothesis profile (tests/conftest.py; `make fuzz`).
 SETTINGS = settings(suppress_health_check=[HealthCheck.too_slow])

@@ -21,14 +21,22 @@ from conductor._text import visible
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.engine.config import load_config
 from conductor.engine.plugins import plugin_options
-from conductor.errors import ConductorError, FileError, UsageError
+from conductor.errors import (
+    CapabilityError,
+    ConductorError,
+    FileError,
+    LimitError,
+    PatternError,
+    PolicyError,
+    UsageError,
+)
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
 from conductor.plugins import installed
 from conductor.plugins.abi import EventContext, RequestTemplate
-from conductor.plugins.capabilities import Risk, parse_all
+from conductor.plugins.capabilities import Capability, Risk, parse_all
 from conductor.plugins.grants import GrantStore
 from conductor.plugins.host import HOST_FUNCTIONS
-from conductor.plugins.host.hosts import HostPattern, PatternError
+from conductor.plugins.host.hosts import HostPattern
 from conductor.plugins.limits import MIB, Limits
 from conductor.plugins.loader import (
     LoadOptions,
@@ -47,7 +55,17 @@ app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_arg
 
 
 def _policy(value: str | None) -> SignaturePolicy:
-    return SignaturePolicy.parse(value or "trusted", "--policy")
+    try:
+        return SignaturePolicy.parse(value or "trusted", "--policy")
+    except PolicyError as exc:
+        raise UsageError(exc.diagnostics(), cause=exc) from exc
+
+
+def _capabilities(names: list[str] | None) -> frozenset[Capability]:
+    try:
+        return parse_all(names or [])
+    except CapabilityError as exc:
+        raise UsageError(exc.diagnostics(), cause=exc) from exc
 
 
 def parse_event(spec: str | None) -> EventContext:
@@ -111,8 +129,8 @@ def _limits(
         overrides["timeout_ms"] = timeout_ms
     try:
         return (base or Limits()).with_overrides(overrides, "limits")
-    except ConductorError as exc:
-        raise UsageError(exc.diagnostics()) from None
+    except LimitError as exc:
+        raise UsageError(exc.diagnostics(), cause=exc) from exc
 
 
 def _verdict_line(verdict: Verdict) -> str:
@@ -173,7 +191,7 @@ def exec_command(
         try:
             HostPattern.parse(pattern)
         except PatternError as exc:
-            raise UsageError(f"--host: {exc}") from None
+            raise UsageError.at("--host", exc) from exc
     path = resolve_plugin(plugin, Path.cwd())
     grants = GrantStore(grants_file())
     if config is not None:
@@ -185,14 +203,14 @@ def exec_command(
             base,
             policy=_policy(policy) if policy else base.policy,
             limits=_limits(fuel, memory_mb, timeout_ms, base.limits),
-            approvals=base.approvals | parse_all(grant or []),
+            approvals=base.approvals | _capabilities(grant),
         )
     else:
         options = LoadOptions(
             policy=_policy(policy),
             trust_store=TrustStore(default_trust_store(trust_store)),
             limits=_limits(fuel, memory_mb, timeout_ms),
-            approvals=parse_all(grant or []),
+            approvals=_capabilities(grant),
             grants=grants,
         )
     # The loader's approver takes them like remembered grants, for this load only.
@@ -439,12 +457,12 @@ def grant_command(
     json_output: JsonOption = False,
 ) -> None:
     """Approve capabilities, hosts and commands for a plugin (remembered per plugin name and signing key)."""
-    caps = parse_all(capabilities)
+    caps = _capabilities(capabilities)
     for pattern in host or []:
         try:
             HostPattern.parse(pattern)
         except PatternError as exc:
-            raise UsageError(f"--host: {exc}") from None
+            raise UsageError.at("--host", exc) from exc
     resolved: dict[str, str] = {}
     for item in command or []:
         found = shutil.which(item)
@@ -495,7 +513,7 @@ def revoke_command(
     result = store.update(
         plugin,
         key,
-        remove=parse_all(capabilities or []),
+        remove=_capabilities(capabilities),
         remove_hosts=tuple(host or ()),
         remove_commands=tuple(command or ()),
     )

@@ -37,13 +37,12 @@ from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import load_config_plugins
 from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
 from conductor.engine.runner import RunOptions, run_engine
-from conductor.errors import UsageError
+from conductor.errors import UsageError, overall_exit_code
 from conductor.midi.ports import backend, input_names, output_names
 from conductor.paths import module_cache_dir
 from conductor.plugins.capabilities import Risk
 from conductor.plugins.loader import Approval
 from conductor.plugins.runtime import PluginHost
-from conductor.signing import overall_exit_code
 
 
 def _terminal_prompt(name: str, approval: Approval) -> bool:

@@ -15,7 +15,6 @@ from conductor.desktop.audio import (
     volume_set,
 )
 from conductor.desktop.clipboard import clipboard_get, clipboard_set
-from conductor.desktop.errors import DesktopError, Failure
 from conductor.desktop.input import MouseButton, click, press_keys, type_text
 from conductor.desktop.keys import (
     DEFAULT_KEYMAP,
@@ -34,13 +33,14 @@ from conductor.desktop.notify import notify
 from conductor.desktop.power import sleep
 from conductor.desktop.running import Unknown, app_frontmost, app_running
 from conductor.desktop.screen import brightness_get, brightness_set, lock_screen, screenshot
+from conductor.errors import DesktopError, DesktopFailure
 
 __all__ = [
     "DEFAULT_KEYMAP",
     "KNOWN_NAMES",
     "MEDIA_ACTIONS",
     "DesktopError",
-    "Failure",
+    "DesktopFailure",
     "Key",
     "KeyCombo",
     "KeyMap",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from conductor._text import visible
-from conductor.desktop.errors import DesktopError, Failure
+from conductor.errors import DesktopError, DesktopFailure
 
 if TYPE_CHECKING:
     from conductor.plugins.host._process import Completed
@@ -51,7 +51,9 @@ class Runner:
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise DesktopError(Failure.TIMEOUT, f"{self.op}: no time left to run {self.tool}")
+            raise DesktopError(
+                DesktopFailure.TIMEOUT, f"{self.op}: no time left to run {self.tool}"
+            )
         return left
 
     def run(
@@ -69,7 +71,7 @@ class Runner:
             raise ToolFailed(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         if done.timed_out:
             raise DesktopError(
-                Failure.TIMEOUT,
+                DesktopFailure.TIMEOUT,
                 f"{self.op}: {argv[0]} ran past the {budget:.2f} s budget and was killed",
             )
         if done.status != 0:
@@ -150,7 +152,7 @@ def attempt(op: str, backends: Sequence[Backend[T]], timeout: float) -> T:
     """Run the first backend that is available and succeeds, all within `timeout` seconds."""
     op = visible(op)  # it may carry a key name or app name from a plugin or a config
     if timeout <= 0:
-        raise DesktopError(Failure.TIMEOUT, f"{op}: no time left for this operation")
+        raise DesktopError(DesktopFailure.TIMEOUT, f"{op}: no time left for this operation")
     deadline = time.monotonic() + timeout
     notes: list[str] = []
     ran = False
@@ -166,9 +168,9 @@ def attempt(op: str, backends: Sequence[Backend[T]], timeout: float) -> T:
     tried = "; ".join(notes)
     if not ran:
         raise DesktopError(
-            Failure.UNSUPPORTED, f"{op}: no backend tool available here (tried {tried})"
+            DesktopFailure.UNSUPPORTED, f"{op}: no backend tool available here (tried {tried})"
         )
-    raise DesktopError(Failure.IO, f"{op}: every backend tool failed (tried {tried})")
+    raise DesktopError(DesktopFailure.IO, f"{op}: every backend tool failed (tried {tried})")
 
 
 def applescript_string(value: str) -> str:

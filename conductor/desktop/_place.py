@@ -11,7 +11,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from conductor.desktop.errors import DesktopError, Failure
+from conductor.errors import DesktopError, DesktopFailure
 
 _KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
 
@@ -20,11 +20,13 @@ def place_file(directory: Path, name: str, data: bytes, what: str) -> None:
     """Write `data` as `directory/name`, replacing a regular file of that name; refuse a name
     that is a symlink or anything but a regular file."""
     if not name or name in (".", "..") or "/" in name or "\0" in name:
-        raise DesktopError(Failure.INVALID, f"{what}: {name!r} is not a plain file name")
+        raise DesktopError(DesktopFailure.INVALID, f"{what}: {name!r} is not a plain file name")
     try:
         directory_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        raise DesktopError(Failure.IO, f"{what}: cannot open {directory}: {exc.strerror}") from None
+        raise DesktopError(
+            DesktopFailure.IO, f"{what}: cannot open {directory}: {exc.strerror}"
+        ) from None
     temp = f".{what}-{secrets.token_hex(8)}.tmp"  # a leading dot: no name a plugin may ask for
     try:
         _refuse_links(directory_fd, name, what)
@@ -44,7 +46,9 @@ def place_file(directory: Path, name: str, data: bytes, what: str) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp, dir_fd=directory_fd)
-        raise DesktopError(Failure.IO, f"{what}: cannot write {name}: {exc.strerror}") from None
+        raise DesktopError(
+            DesktopFailure.IO, f"{what}: cannot write {name}: {exc.strerror}"
+        ) from None
     finally:
         os.close(directory_fd)
 
@@ -56,8 +60,10 @@ def _refuse_links(directory_fd: int, name: str, what: str) -> None:
         return
     if stat.S_ISLNK(mode):
         raise DesktopError(
-            Failure.INVALID, f"{what}: {name} is a symlink; refusing to write through it"
+            DesktopFailure.INVALID, f"{what}: {name} is a symlink; refusing to write through it"
         )
     if not stat.S_ISREG(mode):
         kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-        raise DesktopError(Failure.INVALID, f"{what}: {name} is {kind}; refusing to replace it")
+        raise DesktopError(
+            DesktopFailure.INVALID, f"{what}: {name} is {kind}; refusing to replace it"
+        )

@@ -6,8 +6,8 @@ from __future__ import annotations
 from enum import Enum
 
 from conductor.desktop._backends import Backend, Runner, applescript_string, attempt
-from conductor.desktop.errors import DesktopError, Failure
 from conductor.desktop.keys import DEFAULT_KEYMAP, KeyCombo, KeyMap, Modifier
+from conductor.errors import DesktopError, DesktopFailure
 
 _X11_MODIFIERS = {
     Modifier.CTRL: "Control_L",
@@ -43,7 +43,7 @@ class MouseButton(Enum):
             return cls[name.strip().upper()]
         except KeyError:
             raise DesktopError(
-                Failure.INVALID, f"mouse button must be left, right or middle, not {name!r}"
+                DesktopFailure.INVALID, f"mouse button must be left, right or middle, not {name!r}"
             ) from None
 
 
@@ -54,7 +54,7 @@ def _linux_modifiers(combo: KeyCombo, keymap: KeyMap) -> list[Modifier]:
 def press_keys(combo: KeyCombo, *, timeout: float, keymap: KeyMap = DEFAULT_KEYMAP) -> None:
     """Hold the combination's modifiers and press its keys in order, then release."""
     if not combo.keys and not combo.modifiers:
-        raise DesktopError(Failure.INVALID, "keys: nothing to press")
+        raise DesktopError(DesktopFailure.INVALID, "keys: nothing to press")
     modifiers = _linux_modifiers(combo, keymap)
 
     def xdotool(run: Runner) -> None:
@@ -79,7 +79,7 @@ def press_keys(combo: KeyCombo, *, timeout: float, keymap: KeyMap = DEFAULT_KEYM
         for key in combo.keys:
             if key.mac is None:
                 raise DesktopError(
-                    Failure.UNSUPPORTED, f"keys: {key.name} has no key on macOS keyboards"
+                    DesktopFailure.UNSUPPORTED, f"keys: {key.name} has no key on macOS keyboards"
                 )
             if isinstance(key.mac, int):
                 lines.append(f"key code {key.mac}{using}")
@@ -126,7 +126,7 @@ def click(
 ) -> None:
     """Click `button`, first moving the pointer to (x, y) on the screen when both are given."""
     if (x is None) != (y is None):
-        raise DesktopError(Failure.INVALID, "click: give both x and y, or neither")
+        raise DesktopError(DesktopFailure.INVALID, "click: give both x and y, or neither")
 
     def xdotool(run: Runner) -> None:
         move = ["mousemove", "--", str(x), str(y)] if x is not None else []  # x may be < 0
@@ -135,7 +135,7 @@ def click(
     def cliclick(run: Runner) -> None:
         verb = {MouseButton.LEFT: "c", MouseButton.RIGHT: "rc"}.get(button)
         if verb is None:
-            raise DesktopError(Failure.UNSUPPORTED, "click: cliclick has no middle button")
+            raise DesktopError(DesktopFailure.UNSUPPORTED, "click: cliclick has no middle button")
         run.run(["cliclick", f"{verb}:{x},{y}" if x is not None else f"{verb}:."])
 
     attempt(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from conductor.desktop.errors import DesktopError, Failure
+from conductor.errors import DesktopError, DesktopFailure
 
 
 @dataclass(frozen=True)
@@ -175,12 +175,12 @@ def parse_combo(combo: str) -> KeyCombo:
     """A combination such as `ctrl+shift+m`; an unknown name is INVALID, listing the known."""
     names = _split(combo)
     if len(names) > MAX_KEYS:
-        raise DesktopError(Failure.INVALID, f"a combination has at most {MAX_KEYS} keys")
+        raise DesktopError(DesktopFailure.INVALID, f"a combination has at most {MAX_KEYS} keys")
     parsed, unknown = _build(names)
     if unknown:
-        raise DesktopError(Failure.INVALID, unknown_keys_message(unknown))
+        raise DesktopError(DesktopFailure.INVALID, unknown_keys_message(unknown))
     if not parsed.keys and not parsed.modifiers:
-        raise DesktopError(Failure.INVALID, f"no key in {combo!r}")
+        raise DesktopError(DesktopFailure.INVALID, f"no key in {combo!r}")
     return parsed
 
 
@@ -212,7 +212,8 @@ class KeyMap:
         target = CMD_TARGETS.get(value.strip().lower())
         if target is None:
             raise DesktopError(
-                Failure.INVALID, f"cmd_key must be one of {', '.join(CMD_TARGETS)}, not {value!r}"
+                DesktopFailure.INVALID,
+                f"cmd_key must be one of {', '.join(CMD_TARGETS)}, not {value!r}",
             )
         return cls(target)
 

@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 from conductor._files import read_bytes
 from conductor.desktop._backends import Backend, Runner, attempt, current_platform
-from conductor.desktop.errors import DesktopError, Failure
-from conductor.errors import FileError
+from conductor.errors import DesktopError, DesktopFailure, FileError
 
 MAX_ENTRY = 64 * 1024
 MAX_ENTRIES = 10_000  # a bound on the directory walk, far above any real system
@@ -84,7 +83,7 @@ def find_desktop_entry(app: str) -> tuple[str, Path] | None:
 def launch(app: str, *, timeout: float) -> str:
     """Start `app` detached; returns how it was started (for the log)."""
     if not app.strip() or any(ord(c) < 0x20 for c in app):
-        raise DesktopError(Failure.INVALID, f"launch: {app!r} is not an application name")
+        raise DesktopError(DesktopFailure.INVALID, f"launch: {app!r} is not an application name")
     op = f"launch {app}"
     if current_platform() == "darwin":
         return attempt(
@@ -93,7 +92,7 @@ def launch(app: str, *, timeout: float) -> str:
     if "/" in app:
         program = str(Path(app).expanduser())
         if not (os.path.isfile(program) and os.access(program, os.X_OK)):
-            raise DesktopError(Failure.IO, f"{op}: {program} is not an executable file")
+            raise DesktopError(DesktopFailure.IO, f"{op}: {program} is not an executable file")
         return attempt(op, [Backend(program, _starter([program]))], timeout)
     entry = find_desktop_entry(app)
     backends: list[Backend[str]] = []
@@ -107,10 +106,10 @@ def launch(app: str, *, timeout: float) -> str:
     try:
         return attempt(op, backends, timeout)
     except DesktopError as failed:
-        if entry is None and failed.failure is Failure.UNSUPPORTED:
+        if entry is None and failed.failure is DesktopFailure.UNSUPPORTED:
             dirs = ", ".join(str(d) for d in application_dirs())
             raise DesktopError(
-                Failure.IO,
+                DesktopFailure.IO,
                 f"{op}: no desktop entry with that id or name (in {dirs}) "
                 "and no executable of that name on PATH",
             ) from None
@@ -141,7 +140,7 @@ def open_url(url: str, *, timeout: float) -> None:
     """Open an http(s) URL in the user's browser, without waiting for it."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise DesktopError(Failure.INVALID, "open_url takes http and https URLs only")
+        raise DesktopError(DesktopFailure.INVALID, "open_url takes http and https URLs only")
     attempt(
         "open_url",
         [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conductor.desktop._backends import Backend, attempt
-from conductor.desktop.errors import DesktopError, Failure
+from conductor.errors import DesktopError, DesktopFailure
 
 MEDIA_ACTIONS = ("play-pause", "next", "previous", "stop")
 _APPLE = {
@@ -18,7 +18,7 @@ def media(action: str, *, timeout: float) -> None:
     """One of MEDIA_ACTIONS on the current player."""
     if action not in MEDIA_ACTIONS:
         raise DesktopError(
-            Failure.INVALID, f"media action must be one of {', '.join(MEDIA_ACTIONS)}"
+            DesktopFailure.INVALID, f"media action must be one of {', '.join(MEDIA_ACTIONS)}"
         )
     script = f'tell application "Music" to {_APPLE[action]}'
     attempt(

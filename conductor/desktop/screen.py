@@ -12,8 +12,7 @@ from conductor._files import read_bytes
 from conductor.desktop._backends import Backend, Runner, ToolFailed, attempt
 from conductor.desktop._place import place_file
 from conductor.desktop.audio import clamp_percent
-from conductor.desktop.errors import DesktopError, Failure
-from conductor.errors import FileError
+from conductor.errors import DesktopError, DesktopFailure, FileError
 
 MAX_SCREENSHOT = 256 * 1024 * 1024  # an 8K screen as an uncompressed PNG is ~130 MiB
 _ACTIVE_OUTPUT = re.compile(r"^(\S+) connected (?:primary )?\d+x\d+\+", re.MULTILINE)
@@ -112,7 +111,7 @@ def screenshot(directory: Path, name: str, *, timeout: float) -> None:
         try:
             data = read_bytes(path, "screenshot", MAX_SCREENSHOT)
         except FileError as exc:
-            raise DesktopError(Failure.IO, f"screenshot: {exc.diagnostics()}") from None
+            raise DesktopError(DesktopFailure.IO, f"screenshot: {exc.diagnostics()}") from None
     place_file(directory, name, data, "screenshot")
 
 

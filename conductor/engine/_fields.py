@@ -65,7 +65,11 @@ class Fields:
         self.used: set[str] = set()
 
     def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {self.key_path(key)}: {message}")
+        return ConfigError(message, where=self.where(key))
+
+    def where(self, key: str) -> str:
+        """The file and key path of `key`, as config errors name it."""
+        return f"{self.source}: {self.key_path(key)}"
 
     def key_path(self, key: str) -> str:
         return f"{self.path}.{key}" if self.path else key

@@ -21,11 +21,17 @@ from conductor.engine import actions as act
 from conductor.engine import triggers as trg
 from conductor.engine._fields import ConfigWarning, Fields, collecting_warnings, tagged, warn
 from conductor.engine.conditions import modes_named, parse_condition
-from conductor.errors import ConductorError, ConfigError
+from conductor.errors import (
+    CapabilityError,
+    ConfigError,
+    LimitError,
+    PatternError,
+    PolicyError,
+)
 from conductor.paths import plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.capabilities import Capability
-from conductor.plugins.host.hosts import HostPattern, PatternError
+from conductor.plugins.host.hosts import HostPattern
 from conductor.plugins.limits import Limits
 from conductor.signing import SignaturePolicy
 
@@ -342,8 +348,8 @@ def _device(fields: Fields, named: bool) -> DeviceConfig:
 def _limits(fields: Fields, base: Limits) -> Limits:
     try:
         return base.with_overrides(fields.table, fields.path)
-    except ConductorError as exc:
-        raise ConfigError(f"{fields.source}: {exc.diagnostics()}") from None
+    except LimitError as exc:
+        raise ConfigError.at(fields.source, exc) from exc
 
 
 def _capability_list(fields: Fields, key: str) -> frozenset[Capability]:
@@ -352,8 +358,8 @@ def _capability_list(fields: Fields, key: str) -> frozenset[Capability]:
         raise fields.error(key, 'expected a list of capability names, as in ["Filesystem"]')
     try:
         return frozenset(Capability.parse(item) for item in value)
-    except ConductorError as exc:
-        raise fields.error(key, exc.diagnostics()) from None
+    except CapabilityError as exc:
+        raise ConfigError.at(fields.where(key), exc) from exc
 
 
 def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
@@ -361,8 +367,8 @@ def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
     policy_name = fields.string("signature_policy", "trusted") or "trusted"
     try:
         policy = SignaturePolicy.parse(policy_name, fields.key_path("signature_policy"))
-    except ConductorError as exc:
-        raise ConfigError(f"{fields.source}: {exc.diagnostics()}") from None
+    except PolicyError as exc:
+        raise ConfigError.at(fields.source, exc) from exc
     min_version = fields.integer("min_signature_version", 1, 1, 2, "a signature format version")
     trust_store = fields.string("trust_store")
     limits = _limits(
@@ -389,9 +395,8 @@ def _plugins(fields: Fields, base_dir: Path) -> PluginsConfig:
             try:
                 HostPattern.parse(pattern)
             except PatternError as exc:
-                raise ConfigError(
-                    f"{fields.source}: {fields.key_path('hosts')}.{name}[{index}]: {exc}"
-                ) from None
+                where = f"{fields.source}: {fields.key_path('hosts')}.{name}[{index}]"
+                raise ConfigError.at(where, exc) from exc
     commands = _string_lists(
         Fields(fields.table_of("commands"), fields.key_path("commands"), fields.source),
         'a list of command names such as "notify-send"',
@@ -476,7 +481,7 @@ def _advanced(fields: Fields) -> tuple[trg.AdvancedSettings, act.NativeSettings]
     try:
         keymap = KeyMap.from_setting(fields.string("cmd_key", "super") or "super")
     except DesktopError as exc:
-        raise fields.error("cmd_key", exc.diagnostics()) from None
+        raise ConfigError.at(fields.where("cmd_key"), exc) from exc
     shell_timeout = fields.integer("shell_timeout_ms", 60_000, 1, 86_400_000, "a timeout in ms")
     native = act.NativeSettings(keymap, shell_timeout or 60_000)
     fields.done()
@@ -772,7 +777,7 @@ def _mouse_click(f: Fields, context: _Context) -> act.Action:
     try:
         button = MouseButton.parse(name)
     except DesktopError as exc:
-        raise f.error("button", exc.diagnostics()) from None
+        raise ConfigError.at(f.where("button"), exc) from exc
     x = f.integer("x", None, -(2**31), 2**31 - 1, "a screen coordinate")
     y = f.integer("y", None, -(2**31), 2**31 - 1, "a screen coordinate")
     if (x is None) != (y is None):

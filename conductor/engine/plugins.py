@@ -14,7 +14,7 @@ from conductor._files import PLUGIN_LIMIT, read_bytes
 from conductor.engine import actions as act
 from conductor.engine.config import Config, PluginsConfig
 from conductor.engine.dispatcher import PluginKey, plugin_key
-from conductor.errors import ConductorError
+from conductor.errors import ConductorError, ConfigError
 from conductor.paths import default_trust_store, grants_file
 from conductor.plugins.grants import Grant, GrantStore, grant_key
 from conductor.plugins.limits import Limits
@@ -55,9 +55,7 @@ def plugin_keys(config: Config) -> dict[PluginKey, str]:
             try:
                 key = plugin_key(action, config)
             except ConductorError as exc:
-                raise ConductorError(
-                    f"{config.path}: {mapping.where}.action: {exc.diagnostics()}"
-                ) from None
+                raise ConfigError.at(f"{config.path}: {mapping.where}.action", exc) from exc
             keys.setdefault(key, f"{mapping.where}.action")
     return keys
 

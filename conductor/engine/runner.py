@@ -33,14 +33,13 @@ from conductor.engine.plugins import PluginFinding, load_config_plugins, trust_s
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker, Worker
-from conductor.errors import ConductorError, PluginError, UntrustedKeyError, UsageError
+from conductor.errors import ConductorError, PluginsNotLoaded, UsageError
 from conductor.midi.inputs import EndOfInput, MidiInput, ReplayInput, open_inputs
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
 from conductor.paths import grants_file, module_cache_dir
 from conductor.plugins.loader import Prompt
 from conductor.plugins.runtime import PluginHost
-from conductor.signing import overall_exit_code
 
 _log = logging.getLogger("conductor.engine")
 RECEIVE_TIMEOUT_S = 0.02
@@ -395,19 +394,18 @@ class Engine:
             )
 
 
-def _not_loaded(config_path: Path, failed: list[PluginFinding]) -> ConductorError:
-    """One error for every plugin that did not load, with the exit code of them all: 3 only
-    when each refusal is an untrusted key (the rule `verify` and `check` use)."""
+def _not_loaded(config_path: Path, failed: list[PluginFinding]) -> PluginsNotLoaded:
+    """One error for every plugin that did not load, with the exit code of them all (the rule
+    `verify` and `check` use)."""
+    errors = [finding.error for finding in failed if finding.error is not None]
     reasons = "; ".join(
         f"{finding.where}: {finding.error.diagnostics()}"
         for finding in failed
         if finding.error is not None
     )
-    code = overall_exit_code(finding.error.exit_code for finding in failed if finding.error)
     if len(failed) > 1:
         reasons = f"{len(failed)} plugins did not load: {reasons}"
-    error_type = UntrustedKeyError if code == 3 else PluginError
-    return error_type(f"{config_path}: {reasons}")
+    return PluginsNotLoaded(f"{config_path}: {reasons}", errors)
 
 
 def run_engine(

@@ -26,10 +26,10 @@ import mido
 import rtmidi
 
 from conductor._timing import Backoff, wall_ms
-from conductor.errors import UsageError
+from conductor.errors import PortError, UsageError
 from conductor.midi._chatter import library_chatter_held
 from conductor.midi.events import MidiEvent, from_bytes
-from conductor.midi.ports import CLIENT_NAME, PortError, choose, input_names, system_hint
+from conductor.midi.ports import CLIENT_NAME, choose, input_names, system_hint
 from conductor.midi.smf import read_song
 
 _log = logging.getLogger("conductor.midi")

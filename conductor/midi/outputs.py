@@ -6,7 +6,8 @@ import threading
 
 import mido
 
-from conductor.midi.ports import CLIENT_NAME, PortError, choose, output_names
+from conductor.errors import PortError
+from conductor.midi.ports import CLIENT_NAME, choose, output_names
 
 
 class OutputPorts:

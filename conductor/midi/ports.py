@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import mido
 
-from conductor.errors import ConductorError, UsageError
+from conductor.errors import PortError, UsageError
 from conductor.midi._chatter import library_chatter_held
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
 CLIENT_NAME = "conductor"
-
-
-class PortError(ConductorError):
-    """A MIDI port cannot be found, is ambiguous, or cannot be opened."""
 
 
 def backend(api: str | None) -> mido.Backend:

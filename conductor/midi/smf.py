@@ -15,16 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conductor._files import MIDI_FILE_LIMIT, read_bytes
-from conductor.errors import FileError
+from conductor.errors import SmfError
 
 DEFAULT_TEMPO = 500_000  # µs per quarter note: 120 bpm
 TEMPO = 0xFF  # the low byte of a packed tempo change (µs per beat in the upper 24 bits)
 _DATA_BYTES = {0x80: 2, 0x90: 2, 0xA0: 2, 0xB0: 2, 0xC0: 1, 0xD0: 1, 0xE0: 2}
 _SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 29.97, 30: 30.0}
-
-
-class SmfError(FileError):
-    """The bytes are not a Standard MIDI File we can play."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import wasmtime
 
-from conductor.errors import ConductorError
+from conductor.errors import CapabilityError, MetadataError
 from conductor.plugins.capabilities import Capability
 
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -204,10 +204,6 @@ class Metadata:
         }
 
 
-class MetadataError(ValueError):
-    """The metadata JSON is not what SPEC §4 describes."""
-
-
 def _string_list(document: dict[str, Any], key: str, where: str | None = None) -> tuple[str, ...]:
     value = document.get(key, [])
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
@@ -276,8 +272,8 @@ def parse_metadata(data: bytes, default_name: str) -> Metadata:
     for name in _string_list(document, "capabilities"):
         try:
             capabilities.add(Capability.parse(name))
-        except ConductorError as exc:
-            raise MetadataError(f"metadata requests an {exc.diagnostics()}") from exc
+        except CapabilityError as exc:
+            raise MetadataError(f"metadata requests an {exc.diagnostics()}", cause=exc) from exc
     return Metadata(
         name=strings.pop("name") or default_name,
         capabilities=frozenset(capabilities),

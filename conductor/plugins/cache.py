@@ -23,7 +23,7 @@ from pathlib import Path
 import wasmtime
 
 from conductor._files import MODULE_CACHE_LIMIT, create_exclusive, read_bytes, write_atomic
-from conductor.errors import FileError
+from conductor.errors import FileError, UnsafeCacheError
 
 _log = logging.getLogger("conductor.plugins")
 
@@ -32,10 +32,6 @@ KEY_FILE = "cache.key"
 KEY_BYTES = 32
 _DIGEST = 32
 _UNSAFE_MODE_BITS = stat.S_IWGRP | stat.S_IWOTH
-
-
-class UnsafeCacheError(FileError):
-    """The cache directory or its key cannot be trusted, so the cache is not used."""
 
 
 def _make_private_directory(directory: Path) -> None:

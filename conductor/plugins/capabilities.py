@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-from conductor.errors import UsageError
+from conductor.errors import CapabilityError
 
 
 class Risk(StrEnum):
@@ -31,8 +31,7 @@ class Capability(StrEnum):
         for capability in cls:
             if capability.value.lower() == wanted:
                 return capability
-        known = ", ".join(capability.value for capability in cls)
-        raise UsageError(f"unknown capability {name!r} (known: {known})")
+        raise CapabilityError(name, [capability.value for capability in cls])
 
 
 _RISK = {

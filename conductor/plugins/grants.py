@@ -15,7 +15,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
-from conductor.errors import ConductorError
+from conductor.errors import CapabilityError, GrantsError
 from conductor.plugins.bundled import BUNDLED_KEY
 from conductor.plugins.capabilities import Capability
 from conductor.signing import Verdict
@@ -32,10 +32,6 @@ def grant_key(verdict: Verdict) -> str:
     if verdict.signature is not None:
         return verdict.signature.public_key.hex()
     return UNSIGNED_KEY
-
-
-class GrantsError(ConductorError):
-    """The grants file is corrupt or an operation on it is impossible."""
 
 
 @dataclass(frozen=True)
@@ -93,8 +89,8 @@ class GrantStore:
             raise GrantsError(f"{where}: hosts must be a list and commands a table")
         try:
             capabilities = frozenset(Capability.parse(str(name)) for name in names)
-        except ConductorError as exc:
-            raise GrantsError(f"{where}: {exc.diagnostics()}") from exc
+        except CapabilityError as exc:
+            raise GrantsError.at(where, exc) from exc
         return Grant(
             plugin,
             key,

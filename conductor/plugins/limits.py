@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from conductor.errors import ConfigError
+from conductor.errors import LimitError
 
 MIB = 1024 * 1024
 
@@ -20,16 +20,17 @@ class Limits:
     max_json_bytes: int = 1 * MIB
 
     def with_overrides(self, overrides: dict[str, Any], where: str) -> Limits:
-        """Return a copy with `overrides` applied; unknown keys and non-positive values are errors."""
+        """Return a copy with `overrides` (from the limits at `where`) applied; an unknown key or
+        a value that is not a positive integer raises LimitError."""
         known = {field.name for field in fields(self)}
         changes: dict[str, int] = {}
         for key, value in overrides.items():
             if key not in known:
-                raise ConfigError(
-                    f"{where}.{key}: unknown limit (known: {', '.join(sorted(known))})"
+                raise LimitError(
+                    where, key, value, f"unknown limit (known: {', '.join(sorted(known))})"
                 )
             if type(value) is not int or value <= 0:
-                raise ConfigError(f"{where}.{key}: must be a positive integer, got {value!r}")
+                raise LimitError(where, key, value, f"must be a positive integer, got {value!r}")
             changes[key] = value
         return replace(self, **changes)
 

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, read_if_present
-from conductor.errors import FileError, PluginError, UsageError
+from conductor.errors import FileError, PatternError, PluginError, UsageError
 from conductor.paths import plugin_data_dir, plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
 from conductor.plugins.capabilities import Capability, Risk, granted
 from conductor.plugins.grants import Grant, GrantStore, grant_key
 from conductor.plugins.host.context import PluginContext
-from conductor.plugins.host.hosts import HostPattern, HostRules, PatternError
+from conductor.plugins.host.hosts import HostPattern, HostRules
 from conductor.plugins.limits import Limits
 from conductor.plugins.names import check_plugin_name
 from conductor.plugins.runtime import Plugin, PluginHost
@@ -345,7 +345,7 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
         approver.check_approved_now(metadata, capabilities)
         context.hosts = approver.hosts(metadata.hosts, Capability.NETWORK in capabilities)
     except PatternError as exc:
-        raise PluginError(f"{name}: {exc}") from None
+        raise PluginError.at(name, exc) from exc
     context.declared_commands = frozenset([*metadata.commands, *options.extra_commands])
     context.commands = approver.commands(
         tuple(metadata.commands), Capability.SUBPROCESS in capabilities

@@ -7,14 +7,10 @@ from __future__ import annotations
 import re
 
 from conductor._text import visible
-from conductor.errors import ConductorError
+from conductor.errors import PluginNameError
 
 NAME_RULE = "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
 _NAME = re.compile(NAME_RULE)
-
-
-class PluginNameError(ConductorError):
-    """A file name that cannot be a plugin's name."""
 
 
 def check_plugin_name(name: str, where: str) -> str:

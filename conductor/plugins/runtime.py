@@ -18,13 +18,12 @@ from types import TracebackType
 
 import wasmtime
 
-from conductor.errors import PluginError
+from conductor.errors import ClosedError, MetadataError, PluginError
 from conductor.plugins import _capi
 from conductor.plugins._ticker import EpochTicker
 from conductor.plugins.abi import (
     HOST_MODULE,
     Metadata,
-    MetadataError,
     ModuleAbi,
     inspect_module,
     parse_metadata,
@@ -44,10 +43,6 @@ _log = logging.getLogger("conductor.plugins")
 # One clock for a call's wall time and its deadline, which host functions compare with
 # time.monotonic(): one read per call instead of two.
 _clock = time.monotonic
-
-
-class ClosedError(ValueError):
-    """A `PluginHost` or `Plugin` was used after `close()`."""
 
 
 class PluginHost:

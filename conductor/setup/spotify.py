@@ -21,7 +21,7 @@ import urllib3
 
 from conductor._files import write_atomic
 from conductor._text import visible
-from conductor.errors import ConductorError, UsageError
+from conductor.errors import SetupError, UsageError
 from conductor.paths import config_dir
 
 ACCOUNTS = "https://accounts.spotify.com"
@@ -32,10 +32,6 @@ REQUEST_TIMEOUT_S = 10
 EXCHANGE_TIMEOUT_S = 20
 MAX_ANSWER_BYTES = 1024 * 1024
 OUTSIDE_TEXT_CHARS = 300
-
-
-class SetupError(ConductorError):
-    """The authorization did not complete."""
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from conductor.signing.verifier import (
     Status,
     Verdict,
     check_signature,
-    overall_exit_code,
     verify_plugin,
 )
 
@@ -23,7 +22,6 @@ __all__ = [
     "check_signature",
     "generate_key",
     "load_signing_key",
-    "overall_exit_code",
     "parse_signature",
     "sign_plugin",
     "signing_key_from_env",

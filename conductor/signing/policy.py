@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from conductor.errors import UsageError
+from conductor.errors import PolicyError
 
 
 class SignaturePolicy(StrEnum):
@@ -17,5 +17,4 @@ class SignaturePolicy(StrEnum):
         try:
             return cls(value)
         except ValueError:
-            choices = ", ".join(policy.value for policy in cls)
-            raise UsageError(f"{where}: {value!r} is not one of {choices}") from None
+            raise PolicyError(where, value, [policy.value for policy in cls]) from None

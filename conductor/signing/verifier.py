@@ -7,14 +7,13 @@ verified is exactly what runs. It never raises for a bad signature; the verdict 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 import nacl.exceptions
 from nacl.signing import VerifyKey
 
-from conductor.errors import ConductorError, SignatureError, UntrustedKeyError
+from conductor.errors import ConductorError, ExitCode, SignatureError, UntrustedKeyError
 from conductor.signing.keys import is_valid_public_key
 from conductor.signing.policy import SignaturePolicy
 from conductor.signing.signature import PluginSignature, parse_signature
@@ -55,16 +54,17 @@ class Verdict:
         return self.status in ACCEPTED
 
     @property
+    def refusal(self) -> type[SignatureError]:
+        """The error a refusal of this verdict is: an untrusted key, or any other problem."""
+        return UntrustedKeyError if self.status is Status.UNTRUSTED else SignatureError
+
+    @property
     def exit_code(self) -> int:
-        if self.accepted:
-            return 0
-        return 3 if self.status is Status.UNTRUSTED else 1
+        return ExitCode.OK if self.accepted else self.refusal.exit_code
 
     def raise_unless_accepted(self, plugin: str) -> None:
-        if self.accepted:
-            return
-        error = UntrustedKeyError if self.status is Status.UNTRUSTED else SignatureError
-        raise error(f"{plugin}: {self.reason}")
+        if not self.accepted:
+            raise self.refusal(self.reason, where=plugin)
 
     def to_json(self) -> dict[str, object]:
         sig = self.signature
@@ -106,14 +106,6 @@ def check_signature(plugin: bytes, signature_file: bytes) -> PluginSignature:
         )
         raise SignatureError(f"Ed25519 {what} does not verify with public_key") from exc
     return signature
-
-
-def overall_exit_code(codes: Iterable[int]) -> int:
-    """One exit code for several plugins: 3 only when every refusal is an untrusted key."""
-    refusals = {code for code in codes if code != 0}
-    if not refusals:
-        return 0
-    return 3 if refusals == {3} else 1
 
 
 def verify_plugin(

@@ -6,14 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
+from conductor.errors import PatternError
 from conductor.plugins.host.addresses import host_scope, normalize_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 SECURE = frozenset({"https", "wss"})
-
-
-class PatternError(ValueError):
-    """A host pattern that is not `scheme://host[:port]`."""
 
 
 def _split(text: str) -> tuple[SplitResult, str, int]:
@@ -41,18 +38,14 @@ class HostPattern:
         try:
             parts, host, port = _split(text)
         except ValueError as exc:
-            raise PatternError(f"host pattern {text[:100]!r}: {exc}") from None
+            raise PatternError(text, str(exc)) from None
         scheme = parts.scheme.lower()
         if scheme not in DEFAULT_PORTS:
-            raise PatternError(
-                f"host pattern {text[:100]!r}: scheme must be http, https, ws or wss"
-            )
+            raise PatternError(text, "scheme must be http, https, ws or wss")
         if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-            raise PatternError(f"host pattern {text[:100]!r}: only scheme://host[:port] is allowed")
+            raise PatternError(text, "only scheme://host[:port] is allowed")
         if not host or ("*" in host and (not host.startswith("*.") or "*" in host[2:])):
-            raise PatternError(
-                f"host pattern {text[:100]!r}: host must be a name, an address or *.domain"
-            )
+            raise PatternError(text, "host must be a name, an address or *.domain")
         return cls(scheme, host, port or DEFAULT_PORTS[scheme], text)
 
     def matches(self, scheme: str, host: str, port: int) -> bool:

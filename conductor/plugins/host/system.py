@@ -13,17 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from conductor import desktop
-from conductor.desktop import DesktopError, Failure
+from conductor.desktop import DesktopError, DesktopFailure
 from conductor.desktop.audio import Mute
 from conductor.plugins.host._state import HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
 
 MAX_TEXT = 1024 * 1024
 _CODES = {
-    Failure.UNSUPPORTED: Code.UNSUPPORTED,
-    Failure.TIMEOUT: Code.TIMEOUT,
-    Failure.IO: Code.IO,
-    Failure.INVALID: Code.INVALID,
+    DesktopFailure.UNSUPPORTED: Code.UNSUPPORTED,
+    DesktopFailure.TIMEOUT: Code.TIMEOUT,
+    DesktopFailure.IO: Code.IO,
+    DesktopFailure.INVALID: Code.INVALID,
 }
 Request = dict[str, Any]
 Answer = dict[str, Any]
