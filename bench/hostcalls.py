@@ -20,11 +20,11 @@ import wasmtime
 
 from conductor.plugins import _capi
 from conductor.plugins.capabilities import Capability
-from conductor.plugins.host._process import SUPERVISED, run_bounded
-from conductor.plugins.host.context import PluginContext
-from conductor.plugins.host.hosts import HostPattern, HostRules
+from conductor.plugins.context import PluginContext
 from conductor.plugins.limits import Limits
+from conductor.plugins.network.patterns import HostPattern, HostRules
 from conductor.plugins.runtime import Plugin, PluginHost
+from conductor.processes import SUPERVISED, run_bounded
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "plugins"
 LOOP = 1000

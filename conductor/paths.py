@@ -7,9 +7,6 @@ from pathlib import Path
 
 import platformdirs
 
-from conductor.errors import FileError
-from conductor.plugins.names import check_plugin_name
-
 APP_NAME = "conductor"
 
 
@@ -39,16 +36,6 @@ def grants_file() -> Path:
 
 def plugins_dir() -> Path:
     return Path("~/.conductor/wasm-plugins").expanduser()
-
-
-def plugin_data_dir(plugin_name: str) -> Path:
-    """`plugin-data/<name>/`, always a direct child of `plugin-data/`: it becomes the plugin's `/`,
-    so a name like `..` would hand it every other plugin's data."""
-    base = data_dir() / "plugin-data"
-    directory = base / check_plugin_name(plugin_name, "plugin data directory")
-    if directory.parent != base or directory.name != plugin_name:
-        raise FileError(f"{directory}: a plugin data directory must be a direct child of {base}")
-    return directory
 
 
 def module_cache_dir() -> Path:

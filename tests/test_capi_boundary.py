@@ -12,7 +12,7 @@ PACKAGE = REPO / "conductor"
 BOUNDARY = PACKAGE / "plugins" / "_capi.py"
 # Runs as a bare script in the child of every `exec` (it cannot import conductor) and uses ctypes
 # for prctl, which is process control, not wasmtime.
-PRCTL = PACKAGE / "plugins" / "host" / "_supervisor.py"
+PRCTL = PACKAGE / "processes" / "_supervisor.py"
 
 
 def _crossings(path: Path) -> list[str]:

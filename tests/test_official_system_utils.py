@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from conductor.paths import plugin_data_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin, resolve_plugin
 from conductor.plugins.runtime import PluginHost
+from conductor.plugins.sandbox import plugin_data_dir
 from conductor.signing import SignaturePolicy, TrustStore
 from tests.desktop import Desktop, Logind, XRecorder
 from tests.midi_helpers import require

@@ -10,12 +10,12 @@ import pytest
 from nacl.signing import SigningKey
 
 from conductor.errors import SignatureError, UntrustedKeyError
-from conductor.paths import plugin_data_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.grants import GrantStore
 from conductor.plugins.loader import Approval, LoadOptions, load_plugin
 from conductor.plugins.runtime import PluginHost
+from conductor.plugins.sandbox import plugin_data_dir
 from conductor.signing import SignaturePolicy, TrustStore
 from tests.plugin_helpers import load_unsigned, signed_copy
 

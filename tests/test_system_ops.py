@@ -19,7 +19,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conductor.paths import plugin_data_dir
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host._state import HostCallError
@@ -27,6 +26,7 @@ from conductor.plugins.host.codes import Code
 from conductor.plugins.host.system import _screenshot_name
 from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin
 from conductor.plugins.runtime import PluginHost
+from conductor.plugins.sandbox import plugin_data_dir
 from conductor.signing import SignaturePolicy, TrustStore
 from tests.desktop import Desktop, Logind, XRecorder
 from tests.midi_helpers import require

@@ -33,10 +33,10 @@ from conductor.errors import (
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
 from conductor.plugins import installed
 from conductor.plugins.abi import EventContext, RequestTemplate
+from conductor.plugins.bundled import spotify_setup
 from conductor.plugins.capabilities import Capability, Risk, parse_all
 from conductor.plugins.grants import GrantStore
 from conductor.plugins.host import HOST_FUNCTIONS
-from conductor.plugins.host.hosts import HostPattern
 from conductor.plugins.limits import MIB, Limits
 from conductor.plugins.loader import (
     LoadOptions,
@@ -45,10 +45,10 @@ from conductor.plugins.loader import (
     resolve_plugin,
     verdict_for,
 )
+from conductor.plugins.network.patterns import HostPattern
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
-from conductor.setup import spotify as spotify_setup
 from conductor.signing import SignaturePolicy, TrustStore, Verdict
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)

@@ -14,13 +14,11 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from conductor._text import visible
 from conductor.errors import DesktopError, DesktopFailure
-
-if TYPE_CHECKING:
-    from conductor.plugins.host._process import Completed
+from conductor.processes import Completed, run_bounded
 
 T = TypeVar("T")
 PLATFORM_NAMES = {"linux": "Linux", "darwin": "macOS"}
@@ -60,10 +58,6 @@ class Runner:
         self, argv: list[str], *, stdin: bytes | None = None, capture: bool = True
     ) -> Completed:
         """Run a command to its end; a non-zero exit is ToolFailed with what it said on stderr."""
-        # Imported here: the host functions import this package, so a module-level import of
-        # conductor.plugins.host would be circular for whichever side is imported first.
-        from conductor.plugins.host._process import run_bounded
-
         budget = self.remaining()
         try:
             done = run_bounded(argv, budget, stdin=stdin, capture=capture)

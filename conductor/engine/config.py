@@ -31,8 +31,8 @@ from conductor.errors import (
 from conductor.paths import plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.capabilities import Capability
-from conductor.plugins.host.hosts import HostPattern
 from conductor.plugins.limits import Limits
+from conductor.plugins.network.patterns import HostPattern
 from conductor.signing import SignaturePolicy
 
 MIDI = (0, 127)

@@ -22,9 +22,9 @@ from conductor import desktop
 from conductor.engine import actions as act
 from conductor.engine.conditions import Condition, Judge
 from conductor.engine.workers import QUEUE_CAPACITY, ActionWorker
-from conductor.plugins.host._process import run_bounded
 from conductor.plugins.runtime import CallResult
 from conductor.plugins.sandbox import CapturedOutput
+from conductor.processes import run_bounded
 
 INPUT_TIMEOUT_S = 5.0  # a keystroke, a click, a volume change
 TYPING_S_PER_CHARACTER = 0.05  # on top of INPUT_TIMEOUT_S: xdotool types one key per 12 ms

@@ -17,16 +17,17 @@ from typing import Any
 
 from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, read_if_present
 from conductor.errors import FileError, PatternError, PluginError, UsageError
-from conductor.paths import plugin_data_dir, plugins_dir
+from conductor.paths import plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
 from conductor.plugins.capabilities import Capability, Risk, granted
+from conductor.plugins.context import PluginContext
 from conductor.plugins.grants import Grant, GrantStore, grant_key
-from conductor.plugins.host.context import PluginContext
-from conductor.plugins.host.hosts import HostPattern, HostRules
 from conductor.plugins.limits import Limits
 from conductor.plugins.names import check_plugin_name
+from conductor.plugins.network.patterns import HostPattern, HostRules
 from conductor.plugins.runtime import Plugin, PluginHost
+from conductor.plugins.sandbox import plugin_data_dir
 from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict, verify_plugin
 
 _log = logging.getLogger("conductor.plugins")

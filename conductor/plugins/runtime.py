@@ -30,9 +30,9 @@ from conductor.plugins.abi import (
 )
 from conductor.plugins.cache import ModuleCache
 from conductor.plugins.capabilities import Capability
+from conductor.plugins.context import PluginContext
 from conductor.plugins.host import HostLinker
 from conductor.plugins.host._state import InstanceState
-from conductor.plugins.host.context import PluginContext
 from conductor.plugins.limits import Limits
 from conductor.plugins.sandbox import CapturedOutput, OutputCapture, wasi_config
 

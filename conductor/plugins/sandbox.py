@@ -10,6 +10,10 @@ from pathlib import Path
 
 import wasmtime
 
+from conductor.errors import FileError
+from conductor.paths import data_dir
+from conductor.plugins.names import check_plugin_name
+
 
 @dataclass(frozen=True)
 class CapturedOutput:
@@ -86,6 +90,16 @@ class OutputCapture:
         self.used = 0
         self.dropped = 0
         return result
+
+
+def plugin_data_dir(plugin_name: str) -> Path:
+    """`plugin-data/<name>/`, always a direct child of `plugin-data/`: it becomes the plugin's `/`,
+    so a name like `..` would hand it every other plugin's data."""
+    base = data_dir() / "plugin-data"
+    directory = base / check_plugin_name(plugin_name, "plugin data directory")
+    if directory.parent != base or directory.name != plugin_name:
+        raise FileError(f"{directory}: a plugin data directory must be a direct child of {base}")
+    return directory
 
 
 def wasi_config(capture: OutputCapture, data_dir: Path | None) -> wasmtime.WasiConfig:

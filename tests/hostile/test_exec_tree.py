@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from conductor.paths import plugin_data_dir
-from conductor.plugins.host._process import OUTPUT_CAP, run_bounded
 from conductor.plugins.host.codes import Code
 from conductor.plugins.limits import Limits
 from conductor.plugins.runtime import PluginHost
+from conductor.plugins.sandbox import plugin_data_dir
+from conductor.processes import OUTPUT_CAP, run_bounded
 from tests.plugin_helpers import fixture_path
 from tests.test_host_functions import answer, call, probe
 

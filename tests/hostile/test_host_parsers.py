@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from conductor.errors import PatternError
 from conductor.plugins.host import _net
 from conductor.plugins.host._state import HostCallError
-from conductor.plugins.host.addresses import Scope, address_scope, host_scope, literal_address
 from conductor.plugins.host.exec import parse_request as parse_exec
-from conductor.plugins.host.hosts import HostPattern, split_url
 from conductor.plugins.host.http import parse_request as parse_http
 from conductor.plugins.host.websocket import parse_connect
+from conductor.plugins.network.addresses import Scope, address_scope, host_scope, literal_address
+from conductor.plugins.network.patterns import HostPattern, split_url
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

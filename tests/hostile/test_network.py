@@ -15,11 +15,11 @@ import pytest
 
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.grants import GrantStore
-from conductor.plugins.host.addresses import Scope, peer_scope
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.hosts import split_url
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import LoadedPlugin
+from conductor.plugins.network.addresses import Scope, peer_scope
+from conductor.plugins.network.patterns import split_url
 from conductor.plugins.runtime import PluginHost
 from tests.plugin_helpers import load_unsigned
 from tests.servers import GARBAGE_ANSWERS, RawServer, gzip_bomb

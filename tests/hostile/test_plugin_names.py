@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conductor.errors import PluginNameError
-from conductor.paths import plugin_data_dir
 from conductor.plugins.names import NAME_RULE
+from conductor.plugins.sandbox import plugin_data_dir
 from tests.conftest import Runner
 from tests.hostile._helpers import assert_one_error_line, config_for
 from tests.plugin_helpers import fixture_path

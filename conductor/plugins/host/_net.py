@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from conductor.plugins.host._state import HostCallError, InstanceState
-from conductor.plugins.host.addresses import Scope, address_scope, peer_scope
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.hosts import Decision, host_header
+from conductor.plugins.network.addresses import Scope, address_scope, peer_scope
+from conductor.plugins.network.patterns import Decision, host_header
 
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="conductor-dns")
 

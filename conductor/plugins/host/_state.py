@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conductor.plugins import _capi
+from conductor.plugins.context import PluginContext
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.context import PluginContext
 from conductor.plugins.sandbox import OutputCapture
 
 MAX_HOST_ARGUMENT = 1024 * 1024

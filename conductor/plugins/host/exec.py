@@ -3,7 +3,7 @@
 No shell; `argv[0]` must be in the plugin's metadata `commands` and approved (the approval holds
 the resolved absolute path, which is what runs); minimal environment; cwd is the plugin's data
 directory. The budget covers the whole call, and no process the command starts outlives it
-(`_process.run_bounded`); output is capped at 64 KiB per stream.
+(`conductor.processes.run_bounded`); output is capped at 64 KiB per stream.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from conductor.plugins.host._process import minimal_environment, run_bounded
 from conductor.plugins.host._state import HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
+from conductor.processes import minimal_environment, run_bounded
 
 MAX_STDIN = 1024 * 1024
 

@@ -31,7 +31,7 @@ from conductor._text import visible
 from conductor.plugins.host import _net
 from conductor.plugins.host._state import DEADLINE_GUARD_S, HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.hosts import Decision, host_header, split_url
+from conductor.plugins.network.patterns import Decision, host_header, split_url
 
 MAX_REQUEST_BODY = 1024 * 1024
 MAX_RESPONSE_BODY = 4 * 1024 * 1024

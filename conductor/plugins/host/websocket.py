@@ -22,7 +22,7 @@ from conductor._text import visible
 from conductor.plugins.host import _net
 from conductor.plugins.host._state import HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
-from conductor.plugins.host.hosts import split_url
+from conductor.plugins.network.patterns import split_url
 
 MAX_HANDLES = 4
 MAX_MESSAGE = 1024 * 1024

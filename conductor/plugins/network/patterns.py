@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from conductor.errors import PatternError
-from conductor.plugins.host.addresses import host_scope, normalize_host
+from conductor.plugins.network.addresses import host_scope, normalize_host
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 SECURE = frozenset({"https", "wss"})

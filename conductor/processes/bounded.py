@@ -1,4 +1,4 @@
-"""Running a command for a plugin (`exec`) or a system op, bounded by the call's budget.
+"""Running a command (a plugin's `exec`, a desktop tool, a Shell action) within a budget.
 
 The budget covers the whole call: starting the command, writing its stdin, waiting for it and
 reading its output, all from one loop that never blocks past the deadline. No process the command

@@ -12,7 +12,7 @@ from typing import Any
 
 from conductor._redact import Redactor
 from conductor.plugins.capabilities import Capability
-from conductor.plugins.host.hosts import HostRules
+from conductor.plugins.network.patterns import HostRules
 
 DENIAL_LOG_INTERVAL_S = 60.0
 # Not under `conductor.plugin.*`: those carry the plugin's own log lines, which the commands

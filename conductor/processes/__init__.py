@@ -1,0 +1,15 @@
+"""Running a command within a time budget, with every process it starts ending with it.
+
+Low-level and neutral: the desktop backend, the `exec` host function and the engine's Shell
+action all run their commands through `run_bounded`.
+"""
+
+from conductor.processes.bounded import (
+    OUTPUT_CAP,
+    SUPERVISED,
+    Completed,
+    minimal_environment,
+    run_bounded,
+)
+
+__all__ = ["OUTPUT_CAP", "SUPERVISED", "Completed", "minimal_environment", "run_bounded"]

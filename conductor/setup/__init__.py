@@ -1,1 +1,0 @@
-"""One-time set-up flows for official plugins (`conductor plugin setup NAME`)."""
