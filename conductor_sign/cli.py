@@ -23,9 +23,7 @@ from conductor._console import (
 )
 from conductor._files import (
     PLUGIN_LIMIT,
-    SIGNATURE_LIMIT,
     read_bytes,
-    read_if_present,
     write_atomic,
 )
 from conductor.errors import FileError, KeyFileError, UsageError, overall_exit_code
@@ -35,13 +33,15 @@ from conductor.signing import (
     SignaturePolicy,
     Status,
     TrustedKey,
+    TrustRoots,
     TrustStore,
     Verdict,
     generate_key,
     load_signing_key,
     sign_plugin,
+    signature_path_of,
     signing_key_from_env,
-    verify_plugin,
+    verify_file,
 )
 from conductor.signing.keys import PASSPHRASE_ENV, require_passphrase
 
@@ -169,7 +169,7 @@ def sign_command(
     results = []
     for plugin, data in contents.items():
         signature = sign_plugin(data, key, developer, signed_at, version=int(signature_format[1]))
-        sig_path = Path(f"{plugin}.sig")
+        sig_path = signature_path_of(plugin)
         write_atomic(sig_path, signature.to_json().encode("utf-8"))
         results.append(
             {
@@ -207,33 +207,27 @@ def _print_verdict(plugin: Path, verdict: Verdict) -> None:
         error_line(verdict.reason)
         return
     stdout.print(f"{shown(str(plugin))}: {_STATUS_STYLE[verdict.status]}")
-    sig = verdict.signature
-    if sig is not None:
-        signer = shown(f"{sig.developer.name} <{sig.developer.email}>")
-        trusted = f" (trusted as {shown(verdict.trusted_as.name)})" if verdict.trusted_as else ""
-        stdout.print(f"  signer:  {signer}{trusted}")
-        stdout.print(f"  key:     {sig.public_key.hex()}")
-        stdout.print(f"  signed:  {shown(sig.signed_at)}")
-        stdout.print(f"  format:  v{sig.version}")
-    if verdict.reason and not verdict.accepted:
-        stdout.print(f"  reason:  {shown(verdict.reason)}")
-    for warning in verdict.warnings:
-        stdout.print(f"  [yellow]note:[/]    {shown(warning)}")
+    for label, text in verdict.details():
+        tag = "[yellow]note:[/]" if label == "note" else f"{label}:"
+        stdout.print(f"  {tag}{' ' * (8 - len(label))}{shown(text)}")
 
 
 def _verify_one(
-    plugin: Path, sig_path: Path, policy: SignaturePolicy, store: TrustStore, min_version: int
+    plugin: Path,
+    sig_path: Path | None,
+    policy: SignaturePolicy,
+    roots: TrustRoots,
+    min_version: int,
 ) -> Verdict:
     """The verdict on one plugin; an unreadable plugin or signature file is a verdict too, so
     one bad file never hides the others' results."""
     try:
-        data = read_bytes(plugin, "plugin", PLUGIN_LIMIT)
-        signature = read_if_present(sig_path, "signature file", SIGNATURE_LIMIT)
+        checked = verify_file(
+            plugin, policy, roots, min_version=min_version, signature_path=sig_path
+        )
     except FileError as exc:
         return Verdict(Status.UNREADABLE, exc.diagnostics())
-    if signature is None:
-        return Verdict(Status.MISSING, f"no signature file {sig_path}")
-    return verify_plugin(data, signature, policy, store, min_version)
+    return checked.verdict
 
 
 @app.command("verify")
@@ -263,9 +257,9 @@ def verify_command(
         raise UsageError("--sig names the signature of a single plugin")
     store = TrustStore(default_trust_store(trust_store))
     policy = SignaturePolicy.SELF_SIGNED if allow_self_signed else SignaturePolicy.TRUSTED
+    roots = TrustRoots(store)  # conductor-sign judges signatures: no file is bundled here
     verdicts = [
-        (plugin, _verify_one(plugin, sig or Path(f"{plugin}.sig"), policy, store, min_version))
-        for plugin in plugins
+        (plugin, _verify_one(plugin, sig, policy, roots, min_version)) for plugin in plugins
     ]
     code = overall_exit_code(verdict.exit_code for _, verdict in verdicts)
     if json_output:

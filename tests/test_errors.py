@@ -24,8 +24,7 @@ from conductor.errors import (
 )
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.limits import Limits
-from conductor.signing import SignaturePolicy
-from conductor.signing.verifier import Status, Verdict
+from conductor.signing import SignaturePolicy, Status, Verdict
 
 _TREE_LINE = re.compile(r"^    ([│ ]*)(?:[├└]── )?([A-Z]\w+)\b")
 

@@ -15,7 +15,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from conductor._console import print_json, reports_errors, shown, stderr, stdout
-from conductor._files import PLUGIN_LIMIT, read_bytes
 from conductor._redact import Redactor
 from conductor._text import visible
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
@@ -31,7 +30,7 @@ from conductor.errors import (
     UsageError,
 )
 from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
-from conductor.plugins import installed
+from conductor.plugins import bundled, installed
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.bundled import spotify_setup
 from conductor.plugins.capabilities import Capability, Risk, parse_all
@@ -43,13 +42,12 @@ from conductor.plugins.loader import (
     load_plugin,
     plugin_name,
     resolve_plugin,
-    verdict_for,
 )
 from conductor.plugins.network.patterns import HostPattern
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
-from conductor.signing import SignaturePolicy, TrustStore, Verdict
+from conductor.signing import SignaturePolicy, TrustStore, verify_file
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
 
@@ -131,17 +129,6 @@ def _limits(
         return (base or Limits()).with_overrides(overrides, "limits")
     except LimitError as exc:
         raise UsageError(exc.diagnostics(), cause=exc) from exc
-
-
-def _verdict_line(verdict: Verdict) -> str:
-    """One line about a signature; the signer's name comes from the signature file, so callers
-    print it with `shown`."""
-    signature = verdict.signature
-    if signature is None:
-        return f"{verdict.status.value}"
-    who = f"{signature.developer.name} <{signature.developer.email}>"
-    trusted = f", trusted as {verdict.trusted_as.name}" if verdict.trusted_as else ""
-    return f"{verdict.status.value}: signed by {who}, key {signature.public_key.hex()[:16]}…, v{signature.version}{trusted}"
 
 
 @app.command("exec")
@@ -242,7 +229,7 @@ def exec_command(
         stdout.print(
             f"[bold]{shown(loaded.plugin.name)}[/] {shown(meta.version)}  {shown(str(path))}"
         )
-        stdout.print(f"  signature  {shown(_verdict_line(loaded.verdict))}")
+        stdout.print(f"  signature  {shown(loaded.verdict.summary())}")
         granted = ", ".join(sorted(cap.value for cap in loaded.plugin.granted)) or "none"
         stdout.print(f"  granted    {granted}")
         timing = " · ".join(f"{name} {ms:.2f} ms" for name, ms in phases.items())
@@ -274,10 +261,9 @@ def inspect_command(
 ) -> None:
     """Show imports, exports, ABI, metadata, capabilities and signature status."""
     path = resolve_plugin(plugin, Path.cwd())
-    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
-    verdict = verdict_for(
-        path, wasm, SignaturePolicy.TRUSTED, TrustStore(default_trust_store(trust_store))
-    )
+    store = TrustStore(default_trust_store(trust_store))
+    checked = verify_file(path, SignaturePolicy.TRUSTED, bundled.trust_roots(store))
+    wasm, verdict = checked.data, checked.verdict
     with PluginHost(None) as host:
         module, _ = host.compile(plugin_name(path), wasm, hashlib.sha256(wasm).digest())
         abi = host.inspect(module)
@@ -352,7 +338,7 @@ def inspect_command(
         for warning in import_warnings:
             stdout.print(f"  [yellow]warning[/]      {shown(warning)}")
         reason = f" — {verdict.reason}" if verdict.reason else ""
-        stdout.print(f"  signature    {shown(_verdict_line(verdict) + reason)}")
+        stdout.print(f"  signature    {shown(verdict.summary() + reason)}")
     raise typer.Exit(0 if abi.ok and metadata_error is None else 1)
 
 
@@ -381,7 +367,7 @@ def install_command(
     what = "installed" if done.changed else "already installed, identical:"
     stdout.print(
         f"{what} {escape(done.plugin)} -> {escape(str(done.path))} "
-        f"({escape(visible(_verdict_line(done.verdict)))})"
+        f"({escape(visible(done.verdict.summary()))})"
     )
 
 

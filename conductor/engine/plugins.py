@@ -10,13 +10,12 @@ import logging
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from conductor._files import PLUGIN_LIMIT, read_bytes
 from conductor.engine import actions as act
 from conductor.engine.config import Config, PluginsConfig
 from conductor.engine.dispatcher import PluginKey, plugin_key
 from conductor.errors import ConductorError, ConfigError
 from conductor.paths import default_trust_store, grants_file
-from conductor.plugins.grants import Grant, GrantStore, grant_key
+from conductor.plugins.grants import Grant, GrantStore
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import (
     LoadedPlugin,
@@ -24,7 +23,7 @@ from conductor.plugins.loader import (
     Prompt,
     load_plugin,
     plugin_name,
-    verdict_for,
+    verify,
 )
 from conductor.plugins.runtime import PluginHost
 from conductor.signing import Status, TrustStore, Verdict
@@ -105,7 +104,7 @@ class Terms:
         return cls(
             digest,
             verdict.status,
-            grant_key(verdict),
+            verdict.signer_key,
             (
                 tuple(sorted(cap.value for cap in grant.capabilities)),
                 tuple(sorted(grant.hosts)),
@@ -144,12 +143,12 @@ _TERM_NAMES = {
 
 def _current_terms(path: Path, options: LoadOptions) -> Terms:
     """The terms the plugin at `path` would be loaded under now; raises when it would not be."""
-    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
-    verdict = verdict_for(path, wasm, options.policy, options.trust_store)
+    checked = verify(path, options)
+    verdict = checked.verdict
     verdict.raise_unless_accepted(str(path))
-    key = grant_key(verdict)
+    key = verdict.signer_key
     grant = options.grants.find(plugin_name(path), key) if options.grants else Grant("", key)
-    return Terms.of(hashlib.sha256(wasm).digest(), verdict, options, grant)
+    return Terms.of(hashlib.sha256(checked.data).digest(), verdict, options, grant)
 
 
 def _reusable(loaded: LoadedPlugin, options: LoadOptions) -> bool:

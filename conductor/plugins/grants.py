@@ -1,5 +1,6 @@
 """Persistent approvals (`grants.toml`), keyed by plugin name and signing key: capabilities,
-approved host patterns and approved commands (with the absolute path they resolved to).
+approved host patterns and approved commands (with the absolute path they resolved to). The key
+is the verdict's `signer_key` (`conductor.signing`).
 
 Keying by key means a plugin re-signed with another key asks again. Writes are locked and atomic
 like the trust store's; a corrupt file is reported, never replaced.
@@ -16,22 +17,7 @@ import tomlkit.exceptions
 
 from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
 from conductor.errors import CapabilityError, GrantsError
-from conductor.plugins.bundled import BUNDLED_KEY
 from conductor.plugins.capabilities import Capability
-from conductor.signing import Verdict
-
-UNSIGNED_KEY = "unsigned"
-
-
-def grant_key(verdict: Verdict) -> str:
-    """The key a plugin's grants are remembered under, from its verdict (so from a signature
-    checked against the plugin's bytes, never from an unverified `.sig`): the signer's public
-    key, `bundled` for an official plugin, `unsigned` for a plugin without a signature."""
-    if verdict.bundled:
-        return BUNDLED_KEY
-    if verdict.signature is not None:
-        return verdict.signature.public_key.hex()
-    return UNSIGNED_KEY
 
 
 @dataclass(frozen=True)

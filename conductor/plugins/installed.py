@@ -17,17 +17,18 @@ from conductor.errors import ConductorError, FileError, PluginError, SignatureEr
 from conductor.paths import plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
-from conductor.plugins.grants import Grant, GrantStore, grant_key
+from conductor.plugins.grants import Grant, GrantStore
 from conductor.plugins.limits import Limits
-from conductor.plugins.loader import (
-    plugin_name,
-    read_signature,
-    resolve_plugin,
-    verdict_for,
-    verdict_on,
-)
+from conductor.plugins.loader import plugin_name, resolve_plugin
 from conductor.plugins.runtime import Plugin, PluginHost
-from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict
+from conductor.signing import (
+    SignaturePolicy,
+    Status,
+    TrustStore,
+    Verdict,
+    signature_path_of,
+    verify_file,
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +91,8 @@ def install(
     plugins directory, atomically. Entries there are replaced, never followed: a symlink in the
     directory cannot make the install write outside it."""
     name = plugin_name(source)
-    wasm = read_bytes(source, "plugin", PLUGIN_LIMIT)
-    signature = None if bundled.is_bundled(source) else read_signature(source)
-    verdict = verdict_on(source, wasm, signature, policy, store)
+    checked = verify_file(source, policy, bundled.trust_roots(store))
+    wasm, signature, verdict = checked.data, checked.signature, checked.verdict
     verdict.raise_unless_accepted(str(source))
     home = directory or plugins_dir()
     try:
@@ -101,7 +101,7 @@ def install(
     except OSError as exc:
         raise FileError(f"{home}: cannot create the plugins directory: {exc.strerror}") from None
     target = home / f"{name}.wasm"
-    sig_target = Path(f"{target}.sig")
+    sig_target = signature_path_of(target)
     present = [path for path in (target, sig_target) if os.path.lexists(path)]
     if present and not force:
         raise FileError(f"{_describe_present(present[0])} (use --force to replace it)")
@@ -166,17 +166,18 @@ def list_installed(
     """Every `.wasm` in the plugins directory with its verdict under `policy` and its remembered
     grants; metadata is read (by running `init`) only from plugins the policy accepts."""
     home = directory or plugins_dir()
+    roots = bundled.trust_roots(store)
     found = []
     for path in sorted(home.glob("*.wasm")) if home.is_dir() else []:
         name = path.name.removesuffix(".wasm")
         try:
             plugin_name(path)  # a file no plugin can be named after is listed with the reason
-            wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
-            verdict = verdict_for(path, wasm, policy, store)
+            checked = verify_file(path, policy, roots)
         except ConductorError as exc:
             found.append(InstalledPlugin(name, path, error=exc.diagnostics()))
             continue
-        grant = None if verdict.status is Status.INVALID else grants.find(name, grant_key(verdict))
+        wasm, verdict = checked.data, checked.verdict
+        grant = None if verdict.status is Status.INVALID else grants.find(name, verdict.signer_key)
         if not verdict.accepted:
             found.append(InstalledPlugin(name, path, verdict, grant, error=verdict.reason))
             continue
@@ -193,11 +194,10 @@ def grant_target(spec: str, store: TrustStore, base_dir: Path | None = None) -> 
     """The plugin name and key that approvals for `spec` (a name or a path) are recorded under:
     the same key the loader uses, from a signature checked against the plugin's bytes."""
     path = resolve_plugin(spec, base_dir)
-    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
-    verdict = verdict_for(path, wasm, SignaturePolicy.SELF_SIGNED, store)
+    verdict = verify_file(path, SignaturePolicy.SELF_SIGNED, bundled.trust_roots(store)).verdict
     if verdict.status is Status.INVALID:
         raise SignatureError(
             f"{path}: {verdict.reason}; approvals are kept per signing key, so none can be "
             f"recorded for this plugin"
         )
-    return plugin_name(path), grant_key(verdict)
+    return plugin_name(path), verdict.signer_key

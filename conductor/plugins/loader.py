@@ -15,20 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, read_if_present
 from conductor.errors import FileError, PatternError, PluginError, UsageError
 from conductor.paths import plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
 from conductor.plugins.capabilities import Capability, Risk, granted
 from conductor.plugins.context import PluginContext
-from conductor.plugins.grants import Grant, GrantStore, grant_key
+from conductor.plugins.grants import Grant, GrantStore
 from conductor.plugins.limits import Limits
 from conductor.plugins.names import check_plugin_name
 from conductor.plugins.network.patterns import HostPattern, HostRules
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import plugin_data_dir
-from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict, verify_plugin
+from conductor.signing import FileVerdict, SignaturePolicy, TrustStore, Verdict, verify_file
 
 _log = logging.getLogger("conductor.plugins")
 
@@ -116,50 +115,26 @@ def plugin_name(path: Path) -> str:
     return check_plugin_name(path.name.removesuffix(".wasm"), str(path))
 
 
-def read_signature(path: Path) -> bytes | None:
-    """The `.sig` beside a plugin (a bounded read), or None when there is none."""
-    return read_if_present(Path(f"{path}.sig"), "signature file", SIGNATURE_LIMIT)
-
-
-def verdict_on(
-    path: Path,
-    wasm: bytes,
-    signature: bytes | None,
-    policy: SignaturePolicy,
-    store: TrustStore,
-    min_version: int = 1,
-) -> Verdict:
-    """The verdict on exactly these bytes: bundled plugins by the package's digest manifest, the
-    rest by `signature` (the `.sig` bytes, None when absent) under the policy."""
-    if bundled.is_bundled(path):
-        if bundled.digest_matches(path, wasm):
-            return Verdict(Status.TRUSTED, bundled=True)
-        return Verdict(
-            Status.INVALID, "bundled plugin does not match the package's digest manifest"
-        )
-    return verify_plugin(wasm, signature, policy, store, min_version)
-
-
-def verdict_for(
-    path: Path, wasm: bytes, policy: SignaturePolicy, store: TrustStore, min_version: int = 1
-) -> Verdict:
-    """The verdict on these bytes of the plugin at `path`, with the `.sig` beside it."""
-    signature = None if bundled.is_bundled(path) else read_signature(path)
-    return verdict_on(path, wasm, signature, policy, store, min_version)
+def verify(path: Path, options: LoadOptions) -> FileVerdict:
+    """The verdict on the plugin at `path` under the options' policy, trust store and minimum
+    signature format, with the bytes it is about; bundled plugins by their manifest."""
+    return verify_file(
+        path,
+        options.policy,
+        bundled.trust_roots(options.trust_store),
+        min_version=options.min_signature_version,
+    )
 
 
 def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
     """Check the name, read the plugin once and check its signature under the policy; raise
     unless accepted."""
     plugin_name(path)
-    wasm = read_bytes(path, "plugin", PLUGIN_LIMIT)
-    verdict = verdict_for(
-        path, wasm, options.policy, options.trust_store, options.min_signature_version
-    )
-    verdict.raise_unless_accepted(str(path))
-    for warning in verdict.warnings:
+    checked = verify(path, options)
+    checked.verdict.raise_unless_accepted(str(path))
+    for warning in checked.verdict.warnings:
         _log.warning("%s: %s", path.name, warning)
-    return wasm, verdict
+    return checked.data, checked.verdict
 
 
 class _Approver:
@@ -341,7 +316,7 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     plugin = Plugin(host, name, module, abi, options.limits, context)
     metadata = plugin.start()
     try:
-        approver = _Approver(name, grant_key(verdict), options)
+        approver = _Approver(name, verdict.signer_key, options)
         capabilities = approver.capabilities(metadata.capabilities)
         approver.check_approved_now(metadata, capabilities)
         context.hosts = approver.hosts(metadata.hosts, Capability.NETWORK in capabilities)

@@ -1,88 +1,70 @@
-"""Turn plugin bytes, a signature file and a policy into a verdict.
+"""From a plugin file to a verdict: the one entry point, `verify_file`.
 
-`verify_plugin` is the one entry point: it takes the bytes that will be compiled, so what is
-verified is exactly what runs. It never raises for a bad signature; the verdict says why.
+It reads the plugin (bounded), lets a digest manifest that covers the file decide, else finds
+and reads (bounded) the `.sig`, checks it against exactly those bytes and the minimum format
+version, and leaves the rest to the policy. The bytes it returns are the bytes it judged, so what
+was verified is what runs or is installed. A bad signature never raises: the verdict says why.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
+from pathlib import Path
 
 import nacl.exceptions
 from nacl.signing import VerifyKey
 
-from conductor.errors import ConductorError, ExitCode, SignatureError, UntrustedKeyError
+from conductor._files import PLUGIN_LIMIT, SIGNATURE_LIMIT, read_bytes, read_if_present
+from conductor.errors import ConductorError, SignatureError
 from conductor.signing.keys import is_valid_public_key
-from conductor.signing.policy import SignaturePolicy
+from conductor.signing.policy import Evidence, SignaturePolicy
+from conductor.signing.roots import TrustRoots
 from conductor.signing.signature import PluginSignature, parse_signature
-from conductor.signing.trust import TrustedKey, TrustStore
+from conductor.signing.trust import TrustStore
+from conductor.signing.verdict import Status, Verdict
 
 V1_NOTE = (
     "format v1 signs only the plugin digest: the developer name and email are not authenticated"
 )
-
-
-class Status(StrEnum):
-    TRUSTED = "trusted"  # valid, key in the trust store (or a bundled plugin's digest matched)
-    SELF_SIGNED = "self-signed"  # valid, key not trusted, policy allows it
-    UNTRUSTED = "untrusted"  # valid, key not trusted, policy refuses it
-    UNSIGNED = "unsigned"  # no signature, policy allows it
-    MISSING = "missing"  # no signature, policy refuses it
-    INVALID = "invalid"  # malformed, tampered or not matching
-    REFUSED = "refused"  # valid, but its format version is below the policy's minimum
-    UNREADABLE = "unreadable"  # the plugin or its signature file could not be read
-
-
-ACCEPTED = frozenset({Status.TRUSTED, Status.SELF_SIGNED, Status.UNSIGNED})
+MANIFEST_MISMATCH = "bundled plugin does not match the package's digest manifest"
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """What a person (or `--json`) needs to know about one plugin's signature."""
+class FileVerdict:
+    """The verdict on a plugin file, with the very bytes it is about."""
 
-    status: Status
-    reason: str = ""
-    signature: PluginSignature | None = None
-    trusted_as: TrustedKey | None = None
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-    bundled: bool = False  # an official plugin, trusted through the package's digest manifest
+    path: Path
+    data: bytes  # the plugin's bytes, exactly as judged
+    signature: bytes | None  # the signature file's bytes; None when absent or not consulted
+    verdict: Verdict
 
-    @property
-    def accepted(self) -> bool:
-        return self.status in ACCEPTED
 
-    @property
-    def refusal(self) -> type[SignatureError]:
-        """The error a refusal of this verdict is: an untrusted key, or any other problem."""
-        return UntrustedKeyError if self.status is Status.UNTRUSTED else SignatureError
+def signature_path_of(plugin: Path) -> Path:
+    """Where a plugin's signature is looked for: `<plugin>.sig` beside it."""
+    return Path(f"{plugin}.sig")
 
-    @property
-    def exit_code(self) -> int:
-        return ExitCode.OK if self.accepted else self.refusal.exit_code
 
-    def raise_unless_accepted(self, plugin: str) -> None:
-        if not self.accepted:
-            raise self.refusal(self.reason, where=plugin)
-
-    def to_json(self) -> dict[str, object]:
-        sig = self.signature
-        return {
-            "status": self.status.value,
-            "accepted": self.accepted,
-            "reason": self.reason or None,
-            "format_version": sig.version if sig else None,
-            "public_key": sig.public_key.hex() if sig else None,
-            "signer": {"name": sig.developer.name, "email": sig.developer.email} if sig else None,
-            "signer_authenticated": sig.version >= 2 if sig else None,
-            "signed_at": sig.signed_at if sig else None,
-            "trusted_as": self.trusted_as.name
-            if self.trusted_as
-            else ("bundled with Conductor" if self.bundled else None),
-            "bundled": self.bundled,
-            "warnings": list(self.warnings),
-        }
+def verify_file(
+    path: Path,
+    policy: SignaturePolicy,
+    roots: TrustRoots,
+    *,
+    min_version: int = 1,
+    signature_path: Path | None = None,
+) -> FileVerdict:
+    """The verdict on the plugin at `path` under `policy`, with the signature at
+    `signature_path` (default: beside it). Raises FileError when either file cannot be read."""
+    data = read_bytes(path, "plugin", PLUGIN_LIMIT)
+    manifest = roots.manifest
+    if manifest is not None and manifest.covers(path):
+        if manifest.matches(path, data):
+            return FileVerdict(path, data, None, Verdict(Status.TRUSTED, bundled=True))
+        return FileVerdict(path, data, None, Verdict(Status.INVALID, MANIFEST_MISMATCH))
+    signature_path = signature_path or signature_path_of(path)
+    signature = read_if_present(signature_path, "signature file", SIGNATURE_LIMIT)
+    verdict = verify_plugin(data, signature, policy, roots.store, min_version, signature_path)
+    return FileVerdict(path, data, signature, verdict)
 
 
 def check_signature(plugin: bytes, signature_file: bytes) -> PluginSignature:
@@ -114,17 +96,12 @@ def verify_plugin(
     policy: SignaturePolicy,
     trust_store: TrustStore,
     min_version: int = 1,
+    signature_path: Path | None = None,
 ) -> Verdict:
-    """Decide whether `plugin` may run under `policy`; `signature_file` is None when absent.
+    """The verdict on `plugin`'s bytes with `signature_file` (None when there is none).
     `min_version` 2 refuses v1 signatures, whose developer fields are not authenticated."""
     if signature_file is None:
-        if policy is SignaturePolicy.UNSIGNED:
-            return Verdict(
-                Status.UNSIGNED,
-                "no signature (allowed by the unsigned policy)",
-                warnings=("running an UNSIGNED plugin: development only",),
-            )
-        return Verdict(Status.MISSING, "no signature file (.sig) found")
+        return policy.rule.decide(Evidence(None, None, trust_store.path, signature_path))
     try:
         signature = check_signature(plugin, signature_file)
     except ConductorError as exc:
@@ -138,15 +115,5 @@ def verify_plugin(
         )
     warnings = (V1_NOTE,) if signature.version == 1 else ()
     trusted_as = trust_store.find(signature.public_key)
-    if trusted_as is not None:
-        return Verdict(Status.TRUSTED, "", signature, trusted_as, warnings)
-    if policy is SignaturePolicy.TRUSTED:
-        return Verdict(
-            Status.UNTRUSTED,
-            f"valid signature, but key {signature.public_key.hex()} is not in the trust store {trust_store.path}",
-            signature,
-            None,
-            warnings,
-        )
-    note = "signed by a key that is not in the trust store (self-signed policy)"
-    return Verdict(Status.SELF_SIGNED, "", signature, None, (*warnings, note))
+    evidence = Evidence(signature, trusted_as, trust_store.path, signature_path, warnings)
+    return policy.rule.decide(evidence)

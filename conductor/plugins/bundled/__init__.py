@@ -14,10 +14,10 @@ from pathlib import Path
 
 from conductor._files import read_bytes
 from conductor.errors import ConductorError
+from conductor.signing import DigestManifest, TrustRoots, TrustStore
 
 MANIFEST = "manifest.json"
 MANIFEST_LIMIT = 64 * 1024
-BUNDLED_KEY = "bundled"
 
 # The product page's file names for the bundled plugins (SPEC §2), with or without `.wasm`.
 ALIASES = {
@@ -62,16 +62,16 @@ def path_of(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def is_bundled(path: Path) -> bool:
-    return (
-        path.resolve().parent == directory().resolve()
-        and path.name.removesuffix(".wasm") in _manifest()
+def manifest() -> DigestManifest:
+    """The bundled plugins' digests, as a trust root: they load without a signature."""
+    return DigestManifest(
+        directory(), {f"{name}.wasm": digest for name, digest in _manifest().items()}
     )
 
 
-def digest_matches(path: Path, wasm: bytes) -> bool:
-    expected = _manifest().get(path.name.removesuffix(".wasm"))
-    return expected is not None and hashlib.sha256(wasm).hexdigest() == expected
+def trust_roots(store: TrustStore) -> TrustRoots:
+    """What a plugin is verified against: the user's trust store and the bundled manifest."""
+    return TrustRoots(store, manifest())
 
 
 def write_manifest() -> dict[str, str]:
