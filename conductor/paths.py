@@ -20,10 +20,13 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
-def default_trust_store(override: Path | None = None) -> Path:
-    """`--trust-store`, else `$CONDUCTOR_TRUST_STORE`, else the config dir's `trusted_keys.toml`."""
-    if override is not None:
-        return override
+def trust_store_path(flag: Path | None = None, configured: Path | None = None) -> Path:
+    """Which trust store a command uses: `--trust-store`, else a config's `[plugins]
+    trust_store`, else `$CONDUCTOR_TRUST_STORE`, else the config dir's `trusted_keys.toml`."""
+    if flag is not None:
+        return flag
+    if configured is not None:
+        return configured
     from_env = os.environ.get("CONDUCTOR_TRUST_STORE")
     if from_env:
         return Path(from_env).expanduser()

@@ -27,7 +27,7 @@ from conductor._files import (
     write_atomic,
 )
 from conductor.errors import FileError, KeyFileError, UsageError, overall_exit_code
-from conductor.paths import default_trust_store
+from conductor.paths import trust_store_path
 from conductor.signing import (
     Developer,
     SignaturePolicy,
@@ -255,7 +255,7 @@ def verify_command(
     """Verify plugin signatures: exit 0 all trusted, 1 any failure, 3 valid but untrusted key."""
     if sig is not None and len(plugins) != 1:
         raise UsageError("--sig names the signature of a single plugin")
-    store = TrustStore(default_trust_store(trust_store))
+    store = TrustStore(trust_store_path(trust_store))
     policy = SignaturePolicy.SELF_SIGNED if allow_self_signed else SignaturePolicy.TRUSTED
     roots = TrustRoots(store)  # conductor-sign judges signatures: no file is bundled here
     verdicts = [
@@ -290,7 +290,7 @@ def trust_add(
     json_output: JsonOption = False,
 ) -> None:
     """Trust signatures made by PUBLIC_KEY."""
-    store = TrustStore(default_trust_store(trust_store))
+    store = TrustStore(trust_store_path(trust_store))
     entry = store.add(public_key, name, email)
     if json_output:
         print_json({"added": _entry_json(entry), "trust_store": str(store.path)})
@@ -311,7 +311,7 @@ def _entry_json(entry: TrustedKey) -> dict[str, str]:
 @reports_errors
 def trust_list(trust_store: TrustStoreOption = None, json_output: JsonOption = False) -> None:
     """List trusted keys."""
-    store = TrustStore(default_trust_store(trust_store))
+    store = TrustStore(trust_store_path(trust_store))
     entries = store.keys()
     if json_output:
         print_json(
@@ -335,7 +335,7 @@ def trust_remove(
     json_output: JsonOption = False,
 ) -> None:
     """Stop trusting PUBLIC_KEY; every other entry is kept."""
-    store = TrustStore(default_trust_store(trust_store))
+    store = TrustStore(trust_store_path(trust_store))
     entry = store.remove(public_key)
     if json_output:
         print_json({"removed": _entry_json(entry), "trust_store": str(store.path)})

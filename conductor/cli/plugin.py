@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,35 +16,33 @@ from conductor._redact import Redactor
 from conductor._text import visible
 from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
 from conductor.engine.config import load_config
-from conductor.engine.plugins import plugin_options
+from conductor.engine.plugins import options_for_one
 from conductor.errors import (
     CapabilityError,
-    ConductorError,
-    FileError,
+    EventSpecError,
     LimitError,
     PatternError,
     PolicyError,
     UsageError,
 )
-from conductor.paths import default_trust_store, grants_file, module_cache_dir, plugins_dir
-from conductor.plugins import bundled, installed
+from conductor.paths import grants_file, module_cache_dir, plugins_dir, trust_store_path
+from conductor.plugins import installed
 from conductor.plugins.abi import EventContext, RequestTemplate
 from conductor.plugins.bundled import spotify_setup
 from conductor.plugins.capabilities import Capability, Risk, parse_all
-from conductor.plugins.grants import GrantStore
-from conductor.plugins.host import HOST_FUNCTIONS
-from conductor.plugins.limits import MIB, Limits
+from conductor.plugins.execution import Execution, execute_once
+from conductor.plugins.grants import Grant, GrantStore
+from conductor.plugins.inspection import Inspection, inspect_plugin
+from conductor.plugins.limits import MIB
 from conductor.plugins.loader import (
-    LoadOptions,
-    load_plugin,
-    plugin_name,
     resolve_plugin,
 )
 from conductor.plugins.network.patterns import HostPattern
-from conductor.plugins.runtime import Plugin, PluginHost
+from conductor.plugins.runtime import PluginHost
 from conductor.plugins.sandbox import LOG_LEVELS
 from conductor.plugins.scaffold import new_plugin
-from conductor.signing import SignaturePolicy, TrustStore, verify_file
+from conductor.processes import resolve_command
+from conductor.signing import SignaturePolicy, TrustStore
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
 
@@ -66,39 +61,12 @@ def _capabilities(names: list[str] | None) -> frozenset[Capability]:
         raise UsageError(exc.diagnostics(), cause=exc) from exc
 
 
-def parse_event(spec: str | None) -> EventContext:
-    """`note:60:100[:channel]` or `cc:7:64[:channel]` into a request context."""
-    timestamp = int(time.time() * 1000)
-    if spec is None:
-        return EventContext(trigger="Manual", timestamp=timestamp, device="conductor plugin exec")
-    parts = spec.split(":")
-    kind = parts[0].lower()
+def _event(spec: str | None) -> EventContext:
+    """`--event` as the request's context, stamped now."""
     try:
-        numbers = [int(part) for part in parts[1:]]
-    except ValueError:
-        raise UsageError(
-            f"--event {spec!r}: numbers expected, as in note:60:100 or cc:7:64"
-        ) from None
-    if (
-        kind not in ("note", "cc")
-        or not 2 <= len(parts) <= 4
-        or not all(0 <= n <= 127 for n in numbers[:2])
-    ):
-        raise UsageError(
-            f"--event {spec!r}: expected note:NOTE[:VELOCITY[:CHANNEL]] or cc:CC[:VALUE[:CHANNEL]]"
-        )
-    first, second = numbers[0], numbers[1] if len(numbers) > 1 else (100 if kind == "note" else 0)
-    channel = numbers[2] if len(numbers) > 2 else 0
-    if not 0 <= channel <= 15:
-        raise UsageError(f"--event {spec!r}: channel must be 0-15")
-    device = "conductor plugin exec"
-    if kind == "note":
-        return EventContext(
-            "Note", note=first, velocity=second, channel=channel, timestamp=timestamp, device=device
-        )
-    return EventContext(
-        "CC", cc=first, value=second, channel=channel, timestamp=timestamp, device=device
-    )
+        return EventContext.from_spec(spec, int(time.time() * 1000), "conductor plugin exec")
+    except EventSpecError as exc:
+        raise UsageError(f"--event {exc.diagnostics()}", cause=exc) from exc
 
 
 def _params(text: str | None) -> dict[str, Any]:
@@ -115,20 +83,22 @@ def _params(text: str | None) -> dict[str, Any]:
     return params
 
 
-def _limits(
-    fuel: int | None, memory_mb: int | None, timeout_ms: int | None, base: Limits | None = None
-) -> Limits:
-    overrides: dict[str, int] = {}
-    if fuel is not None:
-        overrides["max_fuel"] = fuel
-    if memory_mb is not None:
-        overrides["max_memory_bytes"] = memory_mb * MIB
-    if timeout_ms is not None:
-        overrides["timeout_ms"] = timeout_ms
-    try:
-        return (base or Limits()).with_overrides(overrides, "limits")
-    except LimitError as exc:
-        raise UsageError(exc.diagnostics(), cause=exc) from exc
+def _limit_overrides(
+    fuel: int | None, memory_mb: int | None, timeout_ms: int | None
+) -> dict[str, int]:
+    given = {"max_fuel": fuel, "timeout_ms": timeout_ms}
+    given["max_memory_bytes"] = None if memory_mb is None else memory_mb * MIB
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def _host_patterns(patterns: list[str] | None) -> tuple[str, ...]:
+    """`--host` values, each checked to be a pattern."""
+    for pattern in patterns or []:
+        try:
+            HostPattern.parse(pattern)
+        except PatternError as exc:
+            raise UsageError.at("--host", exc) from exc
+    return tuple(patterns or ())
 
 
 @app.command("exec")
@@ -173,83 +143,58 @@ def exec_command(
     redactor: Redactor,
 ) -> None:
     """Load, verify, initialise and execute a plugin once, then shut it down."""
-    request = RequestTemplate(_params(params)).render(parse_event(event))
-    for pattern in host or []:
-        try:
-            HostPattern.parse(pattern)
-        except PatternError as exc:
-            raise UsageError.at("--host", exc) from exc
+    request = RequestTemplate(_params(params)).render(_event(event))
+    approved_hosts = _host_patterns(host)
     path = resolve_plugin(plugin, Path.cwd())
-    grants = GrantStore(grants_file())
-    if config is not None:
-        plugins = load_config(config).plugins
+    plugins = load_config(config).plugins if config is not None else None
+    if plugins is not None:
         redactor.add(plugins.all_secrets)
-        store = TrustStore(trust_store or plugins.trust_store or default_trust_store())
-        base = plugin_options(plugins, plugin_name(path), store, plugins.limits, grants, None)
-        options = replace(
-            base,
-            policy=_policy(policy) if policy else base.policy,
-            limits=_limits(fuel, memory_mb, timeout_ms, base.limits),
-            approvals=base.approvals | _capabilities(grant),
-        )
-    else:
-        options = LoadOptions(
-            policy=_policy(policy),
-            trust_store=TrustStore(default_trust_store(trust_store)),
-            limits=_limits(fuel, memory_mb, timeout_ms),
+    try:
+        options = options_for_one(
+            path,
+            plugins,
+            trust_store=trust_store,
+            policy=_policy(policy) if policy else None,
+            limits=_limit_overrides(fuel, memory_mb, timeout_ms),
             approvals=_capabilities(grant),
-            grants=grants,
+            approved_hosts=approved_hosts,
+            approved_commands=tuple(command or ()),
         )
-    # The loader's approver takes them like remembered grants, for this load only.
-    options = replace(
-        options, approved_hosts=tuple(host or ()), approved_commands=tuple(command or ())
-    )
-    with PluginHost(module_cache_dir()) as plugin_host:
-        loaded = load_plugin(plugin_host, path, options)
-        result = loaded.plugin.execute(request)
-        ended = loaded.plugin.shutdown()
-    phases = {**loaded.phases_ms, "execute": result.wall_ms, "shutdown": ended.wall_ms}
+    except LimitError as exc:
+        raise UsageError(exc.diagnostics(), cause=exc) from exc
+    done = execute_once(path, request, options, module_cache_dir())
     if json_output:
-        print_json(
-            {
-                "plugin": loaded.plugin.name,
-                "path": str(path),
-                "metadata": loaded.metadata.to_json(),
-                "signature": loaded.verdict.to_json(),
-                "granted": sorted(cap.value for cap in loaded.plugin.granted),
-                "compiled_from_cache": loaded.compiled_from_cache,
-                "phases_ms": {name: round(ms, 3) for name, ms in phases.items()},
-                "result": result.to_json(),
-                "shutdown": ended.to_json(),
-            }
-        )
+        print_json(done.to_json())
     else:
-        # Everything below but our own labels and numbers is the plugin's (or its signer's) text.
-        meta = loaded.metadata
-        stdout.print(
-            f"[bold]{shown(loaded.plugin.name)}[/] {shown(meta.version)}  {shown(str(path))}"
-        )
-        stdout.print(f"  signature  {shown(loaded.verdict.summary())}")
-        granted = ", ".join(sorted(cap.value for cap in loaded.plugin.granted)) or "none"
-        stdout.print(f"  granted    {granted}")
-        timing = " · ".join(f"{name} {ms:.2f} ms" for name, ms in phases.items())
-        cache = " (compiled module from cache)" if loaded.compiled_from_cache else ""
-        stdout.print(f"  phases     {timing}{cache}")
-        status = "[green]ok[/]" if result.ok else f"[red]{shown(result.error or 'failed')}[/]"
-        stdout.print(f"  result     code {result.code} · fuel {result.fuel} · {status}")
-        for level, text in result.output.logs:
-            level_name = LOG_LEVELS.get(level, str(level))
-            stdout.print(f"  log        {escape(f'[{level_name}]')} {shown(text)}")
-        for stream, text in (("stdout", result.output.stdout), ("stderr", result.output.stderr)):
-            for line in text.splitlines()[:50]:
-                stdout.print(f"  {stream:<10} {shown(line)}")
-        if result.output.dropped:
-            stdout.print(
-                f"  output     {result.output.dropped} bytes dropped over the per-call limit"
-            )
-        if ended.error:
-            stdout.print(f"  shutdown   [red]{shown(ended.error)}[/]")
-    raise typer.Exit(0 if result.ok else 1)
+        _print_execution(done)
+    raise typer.Exit(0 if done.ok else 1)
+
+
+def _print_execution(done: Execution) -> None:
+    # Everything below but our own labels and numbers is the plugin's (or its signer's) text.
+    loaded, result, ended = done.loaded, done.result, done.shutdown
+    meta = loaded.metadata
+    stdout.print(
+        f"[bold]{shown(loaded.plugin.name)}[/] {shown(meta.version)}  {shown(str(loaded.path))}"
+    )
+    stdout.print(f"  signature  {shown(loaded.verdict.summary())}")
+    granted = ", ".join(sorted(cap.value for cap in loaded.plugin.granted)) or "none"
+    stdout.print(f"  granted    {granted}")
+    timing = " · ".join(f"{name} {ms:.2f} ms" for name, ms in done.phases_ms.items())
+    cache = " (compiled module from cache)" if loaded.compiled_from_cache else ""
+    stdout.print(f"  phases     {timing}{cache}")
+    status = "[green]ok[/]" if result.ok else f"[red]{shown(result.error or 'failed')}[/]"
+    stdout.print(f"  result     code {result.code} · fuel {result.fuel} · {status}")
+    for level, text in result.output.logs:
+        level_name = LOG_LEVELS.get(level, str(level))
+        stdout.print(f"  log        {escape(f'[{level_name}]')} {shown(text)}")
+    for stream, text in (("stdout", result.output.stdout), ("stderr", result.output.stderr)):
+        for line in text.splitlines()[:50]:
+            stdout.print(f"  {stream:<10} {shown(line)}")
+    if result.output.dropped:
+        stdout.print(f"  output     {result.output.dropped} bytes dropped over the per-call limit")
+    if ended.error:
+        stdout.print(f"  shutdown   [red]{shown(ended.error)}[/]")
 
 
 @app.command("inspect")
@@ -260,86 +205,46 @@ def inspect_command(
     json_output: JsonOption = False,
 ) -> None:
     """Show imports, exports, ABI, metadata, capabilities and signature status."""
-    path = resolve_plugin(plugin, Path.cwd())
-    store = TrustStore(default_trust_store(trust_store))
-    checked = verify_file(path, SignaturePolicy.TRUSTED, bundled.trust_roots(store))
-    wasm, verdict = checked.data, checked.verdict
-    with PluginHost(None) as host:
-        module, _ = host.compile(plugin_name(path), wasm, hashlib.sha256(wasm).digest())
-        abi = host.inspect(module)
-        metadata, metadata_error = None, None
-        if abi.ok:
-            with Plugin(host, plugin_name(path), module, abi, Limits()) as candidate:
-                try:
-                    metadata = candidate.start()
-                except ConductorError as exc:
-                    metadata_error = exc.diagnostics()
-    capabilities = sorted(metadata.capabilities, key=lambda c: c.value) if metadata else []
-    gated = {
-        function.name: function.capability for function in HOST_FUNCTIONS if function.capability
-    }
-    import_warnings = [
-        f"imports {item.qualified}, which needs {gated[item.name].value}, but the metadata does not request it"
-        for item in abi.imports
-        if item.module == "conductor"
-        and item.name in gated
-        and metadata is not None
-        and gated[item.name] not in metadata.capabilities
-    ]
-    report: dict[str, Any] = {
-        "plugin": plugin_name(path),
-        "path": str(path),
-        "size": len(wasm),
-        "abi": {
-            "ok": abi.ok,
-            "problems": list(abi.problems),
-            "init_metadata": abi.init_returns_metadata,
-            "dealloc": abi.has_dealloc,
-            "reactor_initialize": abi.has_initialize,
-        },
-        "imports": [{"module": i.module, "name": i.name, "type": i.kind} for i in abi.imports],
-        "exports": [{"name": name, "type": kind} for name, kind in abi.exports],
-        "metadata": metadata.to_json() if metadata else None,
-        "metadata_error": metadata_error,
-        "capabilities": [{"name": c.value, "risk": c.risk.value} for c in capabilities],
-        "hosts": list(metadata.hosts) if metadata else [],
-        "commands": list(metadata.commands) if metadata else [],
-        "actions": [action.to_json() for action in metadata.actions] if metadata else [],
-        "import_warnings": import_warnings,
-        "signature": verdict.to_json(),
-    }
+    found = inspect_plugin(
+        resolve_plugin(plugin, Path.cwd()), TrustStore(trust_store_path(trust_store))
+    )
     if json_output:
-        print_json(report)
+        print_json(found.to_json())
     else:
-        # Import and export names, metadata, hosts, commands and the signer are the plugin's text.
-        stdout.print(f"[bold]{shown(report['plugin'])}[/]  {shown(str(path))}  {len(wasm)} bytes")
-        abi_line = "[green]ok[/]" if abi.ok else "[red]" + shown("; ".join(abi.problems)) + "[/]"
-        stdout.print(f"  ABI          {abi_line}")
-        for item in abi.imports:
-            stdout.print(f"  import       {shown(item.qualified)}: {shown(item.kind)}")
-        for name, kind in abi.exports:
-            stdout.print(f"  export       {shown(name)}: {shown(kind)}")
-        if metadata:
-            stdout.print(
-                f"  metadata     {shown(metadata.name)} {shown(metadata.version)} — {shown(metadata.description)}"
-            )
-        if metadata_error:
-            stdout.print(f"  metadata     [red]{shown(metadata_error)}[/]")
-        for cap in capabilities:
-            stdout.print(f"  capability   {cap.value} ({cap.risk.value} risk)")
-        for pattern in report["hosts"]:
-            stdout.print(f"  host         {shown(pattern)}")
-        for name in report["commands"]:
-            stdout.print(f"  command      {shown(name)}")
-        for action in metadata.actions if metadata else ():
-            aliases = f" (also: {', '.join(action.aliases)})" if action.aliases else ""
-            line = f"{action.usage} — {action.description}{aliases}"
-            stdout.print(f"  action       {shown(line)}")
-        for warning in import_warnings:
-            stdout.print(f"  [yellow]warning[/]      {shown(warning)}")
-        reason = f" — {verdict.reason}" if verdict.reason else ""
-        stdout.print(f"  signature    {shown(verdict.summary() + reason)}")
-    raise typer.Exit(0 if abi.ok and metadata_error is None else 1)
+        _print_inspection(found)
+    raise typer.Exit(0 if found.ok else 1)
+
+
+def _print_inspection(found: Inspection) -> None:
+    # Import and export names, metadata, hosts, commands and the signer are the plugin's text.
+    abi, metadata, verdict = found.abi, found.metadata, found.verdict
+    stdout.print(f"[bold]{shown(found.plugin)}[/]  {shown(str(found.path))}  {found.size} bytes")
+    abi_line = "[green]ok[/]" if abi.ok else "[red]" + shown("; ".join(abi.problems)) + "[/]"
+    stdout.print(f"  ABI          {abi_line}")
+    for item in abi.imports:
+        stdout.print(f"  import       {shown(item.qualified)}: {shown(item.kind)}")
+    for name, kind in abi.exports:
+        stdout.print(f"  export       {shown(name)}: {shown(kind)}")
+    if metadata:
+        stdout.print(
+            f"  metadata     {shown(metadata.name)} {shown(metadata.version)} — {shown(metadata.description)}"
+        )
+    if found.metadata_error:
+        stdout.print(f"  metadata     [red]{shown(found.metadata_error)}[/]")
+    for cap in found.capabilities:
+        stdout.print(f"  capability   {cap.value} ({cap.risk.value} risk)")
+    for pattern in metadata.hosts if metadata else ():
+        stdout.print(f"  host         {shown(pattern)}")
+    for name in metadata.commands if metadata else ():
+        stdout.print(f"  command      {shown(name)}")
+    for action in metadata.actions if metadata else ():
+        aliases = f" (also: {', '.join(action.aliases)})" if action.aliases else ""
+        line = f"{action.usage} — {action.description}{aliases}"
+        stdout.print(f"  action       {shown(line)}")
+    for warning in found.warnings:
+        stdout.print(f"  [yellow]warning[/]      {shown(warning.describe())}")
+    reason = f" — {verdict.reason}" if verdict.reason else ""
+    stdout.print(f"  signature    {shown(verdict.summary() + reason)}")
 
 
 @app.command("install")
@@ -357,7 +262,7 @@ def install_command(
 ) -> None:
     """Verify a plugin, then copy it and its signature into the plugins directory."""
     done = installed.install(
-        plugin, _policy(policy), TrustStore(default_trust_store(trust_store)), force=force
+        plugin, _policy(policy), TrustStore(trust_store_path(trust_store)), force=force
     )
     if json_output:
         print_json(done.to_json())
@@ -391,7 +296,7 @@ def list_command(
         found = installed.list_installed(
             host,
             _policy(policy),
-            TrustStore(default_trust_store(trust_store)),
+            TrustStore(trust_store_path(trust_store)),
             GrantStore(grants_file()),
             directory,
         )
@@ -423,8 +328,9 @@ def list_command(
             )
 
 
-def _grant_target(name: str) -> tuple[str, str]:
-    return installed.grant_target(name, TrustStore(default_trust_store()), Path.cwd())
+def _granted_line(grant: Grant) -> str:
+    granted = ", ".join(sorted(c.value for c in grant.capabilities)) or "nothing"
+    return f"{escape(grant.plugin)}: granted {granted}"
 
 
 @app.command("grant")
@@ -444,21 +350,23 @@ def grant_command(
 ) -> None:
     """Approve capabilities, hosts and commands for a plugin (remembered per plugin name and signing key)."""
     caps = _capabilities(capabilities)
-    for pattern in host or []:
-        try:
-            HostPattern.parse(pattern)
-        except PatternError as exc:
-            raise UsageError.at("--host", exc) from exc
+    hosts = _host_patterns(host)
     resolved: dict[str, str] = {}
     for item in command or []:
-        found = shutil.which(item)
+        found = resolve_command(item)
         if found is None:
             raise UsageError(f"--command {item!r}: not found on PATH")
-        resolved[item] = str(Path(found).resolve())
-    plugin, key = _grant_target(name)
-    result = GrantStore(grants_file()).update(
-        plugin, key, add=caps, hosts=tuple(host or ()), commands=resolved
+        resolved[item] = found
+    result = installed.grant(
+        name,
+        TrustStore(trust_store_path()),
+        GrantStore(grants_file()),
+        capabilities=caps,
+        hosts=hosts,
+        commands=resolved,
+        base_dir=Path.cwd(),
     )
+    plugin = result.plugin
     if json_output:
         print_json(result.to_json())
         return
@@ -469,11 +377,9 @@ def grant_command(
             )
     for item, path in resolved.items():
         stdout.print(f"{escape(plugin)}: command {escape(item)} approved as {escape(path)}")
-    for pattern in host or []:
+    for pattern in hosts:
         stdout.print(f"{escape(plugin)}: host {escape(pattern)} approved")
-    stdout.print(
-        f"{escape(plugin)}: granted {', '.join(sorted(c.value for c in result.capabilities)) or 'nothing'}"
-    )
+    stdout.print(_granted_line(result))
 
 
 @app.command("revoke")
@@ -492,23 +398,19 @@ def revoke_command(
     json_output: JsonOption = False,
 ) -> None:
     """Withdraw approved capabilities, hosts or commands."""
-    plugin, key = _grant_target(name)
-    store = GrantStore(grants_file())
-    if not any(g.plugin == plugin and g.key == key for g in store.all()):
-        raise FileError(f"{store.path}: no grants recorded for plugin {plugin!r}")
-    result = store.update(
-        plugin,
-        key,
-        remove=_capabilities(capabilities),
-        remove_hosts=tuple(host or ()),
-        remove_commands=tuple(command or ()),
+    result = installed.revoke(
+        name,
+        TrustStore(trust_store_path()),
+        GrantStore(grants_file()),
+        capabilities=_capabilities(capabilities),
+        hosts=tuple(host or ()),
+        commands=tuple(command or ()),
+        base_dir=Path.cwd(),
     )
     if json_output:
         print_json(result.to_json())
     else:
-        stdout.print(
-            f"{escape(plugin)}: granted {', '.join(sorted(c.value for c in result.capabilities)) or 'nothing'}"
-        )
+        stdout.print(_granted_line(result))
 
 
 @app.command("new")

@@ -7,14 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from conductor.engine import actions as act
 from conductor.engine.config import Config, PluginsConfig
 from conductor.engine.dispatcher import PluginKey, plugin_key
 from conductor.errors import ConductorError, ConfigError
-from conductor.paths import default_trust_store, grants_file
+from conductor.paths import grants_file, trust_store_path
+from conductor.plugins.capabilities import Capability
 from conductor.plugins.grants import Grant, GrantStore
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import (
@@ -26,7 +28,7 @@ from conductor.plugins.loader import (
     verify,
 )
 from conductor.plugins.runtime import PluginHost
-from conductor.signing import Status, TrustStore, Verdict
+from conductor.signing import SignaturePolicy, Status, TrustStore, Verdict
 
 _log = logging.getLogger("conductor.engine")
 
@@ -39,11 +41,6 @@ class PluginFinding:
     where: str
     loaded: LoadedPlugin | None = None
     error: ConductorError | None = None
-
-
-def trust_store_for(config: Config, override: Path | None) -> TrustStore:
-    """`--trust-store`, else the config's `[plugins] trust_store`, else the usual default."""
-    return TrustStore(override or config.plugins.trust_store or default_trust_store())
 
 
 def plugin_keys(config: Config) -> dict[PluginKey, str]:
@@ -80,6 +77,38 @@ def plugin_options(
         secrets=plugins.secrets.get(name, frozenset()),
         extra_hosts=plugins.hosts.get(name, ()),
         extra_commands=plugins.commands.get(name, ()),
+    )
+
+
+def options_for_one(
+    path: Path,
+    plugins: PluginsConfig | None,
+    *,
+    trust_store: Path | None = None,
+    policy: SignaturePolicy | None = None,
+    limits: Mapping[str, int] | None = None,
+    approvals: frozenset[Capability] = frozenset(),
+    approved_hosts: tuple[str, ...] = (),
+    approved_commands: tuple[str, ...] = (),
+) -> LoadOptions:
+    """The terms one plugin run by hand (`plugin exec`) is loaded under: a config's `[plugins]`
+    table when given, else the defaults, then the command's own overrides. `approved_hosts` and
+    `approved_commands` count like remembered grants, for this load only. Raises LimitError for
+    a limit that is not a positive integer."""
+    grants = GrantStore(grants_file())
+    if plugins is None:
+        store = TrustStore(trust_store_path(trust_store))
+        base = LoadOptions(SignaturePolicy.TRUSTED, store, grants=grants)
+    else:
+        store = TrustStore(trust_store_path(trust_store, plugins.trust_store))
+        base = plugin_options(plugins, plugin_name(path), store, plugins.limits, grants, None)
+    return replace(
+        base,
+        policy=policy or base.policy,
+        limits=base.limits.with_overrides(dict(limits or {}), "limits"),
+        approvals=base.approvals | approvals,
+        approved_hosts=approved_hosts,
+        approved_commands=approved_commands,
     )
 
 
@@ -170,7 +199,7 @@ def load_config_plugins(
     """Load (verify, compile, init) each plugin of `config`. A plugin in `keep` (already running)
     stays as it is, warm, only when its terms are unchanged (same bytes, verdict, signer,
     remembered grants, config grants, hosts, commands, plugin config and limits)."""
-    store = trust_store_for(config, trust_override)
+    store = TrustStore(trust_store_path(trust_override, config.plugins.trust_store))
     grants = GrantStore(grants_file())
     findings = []
     for key, where in plugin_keys(config).items():

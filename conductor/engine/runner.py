@@ -29,7 +29,7 @@ from conductor.engine.config import Config, load_config
 from conductor.engine.devices import gamepad_mappings, input_specs, resolve_devices
 from conductor.engine.dispatcher import Dispatcher, PluginKey, Reporter
 from conductor.engine.native import NativeActions
-from conductor.engine.plugins import PluginFinding, load_config_plugins, trust_store_for
+from conductor.engine.plugins import PluginFinding, load_config_plugins
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker, Worker
@@ -37,7 +37,7 @@ from conductor.errors import ConductorError, PluginsNotLoaded, UsageError
 from conductor.midi.inputs import EndOfInput, MidiInput, ReplayInput, open_inputs
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
-from conductor.paths import grants_file, module_cache_dir
+from conductor.paths import grants_file, module_cache_dir, trust_store_path
 from conductor.plugins.loader import Prompt
 from conductor.plugins.runtime import PluginHost
 
@@ -217,8 +217,8 @@ class Engine:
 
     def _watched_files(self) -> set[Path]:
         """What decides the running terms: the config, the grants store and the trust store."""
-        store = trust_store_for(self.config, self.options.trust_store)
-        return {self.config_path, grants_file(), store.path}
+        store = trust_store_path(self.options.trust_store, self.config.plugins.trust_store)
+        return {self.config_path, grants_file(), store}
 
     def _start_watcher(self) -> None:
         def watch() -> None:

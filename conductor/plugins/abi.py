@@ -10,7 +10,7 @@ from typing import Any
 
 import wasmtime
 
-from conductor.errors import CapabilityError, MetadataError
+from conductor.errors import CapabilityError, EventSpecError, MetadataError
 from conductor.plugins.capabilities import Capability
 
 WASI_MODULE = "wasi_snapshot_preview1"
@@ -299,6 +299,45 @@ class EventContext:
     mode: str = "Default"
     timestamp: int = 0
     device: str = ""
+
+    @classmethod
+    def from_spec(cls, spec: str | None, timestamp: int, device: str) -> EventContext:
+        """The context of a manual call: `note:NOTE[:VELOCITY[:CHANNEL]]`,
+        `cc:CC[:VALUE[:CHANNEL]]` (velocity 100 and value 0 by default, channel 0), or a
+        `Manual` trigger for None. Raises EventSpecError for anything else."""
+        if spec is None:
+            return cls(trigger="Manual", timestamp=timestamp, device=device)
+        parts = spec.split(":")
+        kind = parts[0].lower()
+        try:
+            numbers = [int(part) for part in parts[1:]]
+        except ValueError:
+            raise EventSpecError(spec, "numbers expected, as in note:60:100 or cc:7:64") from None
+        if (
+            kind not in ("note", "cc")
+            or not 2 <= len(parts) <= 4
+            or not all(0 <= n <= 127 for n in numbers[:2])
+        ):
+            raise EventSpecError(
+                spec, "expected note:NOTE[:VELOCITY[:CHANNEL]] or cc:CC[:VALUE[:CHANNEL]]"
+            )
+        first = numbers[0]
+        second = numbers[1] if len(numbers) > 1 else (100 if kind == "note" else 0)
+        channel = numbers[2] if len(numbers) > 2 else 0
+        if not 0 <= channel <= 15:
+            raise EventSpecError(spec, "channel must be 0-15")
+        if kind == "note":
+            return cls(
+                "Note",
+                note=first,
+                velocity=second,
+                channel=channel,
+                timestamp=timestamp,
+                device=device,
+            )
+        return cls(
+            "CC", cc=first, value=second, channel=channel, timestamp=timestamp, device=device
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ from conductor.errors import ConductorError, FileError, PluginError, SignatureEr
 from conductor.paths import plugins_dir
 from conductor.plugins import bundled
 from conductor.plugins.abi import Metadata
+from conductor.plugins.capabilities import Capability
 from conductor.plugins.grants import Grant, GrantStore
-from conductor.plugins.limits import Limits
+from conductor.plugins.inspection import start_ungranted
 from conductor.plugins.loader import plugin_name, resolve_plugin
-from conductor.plugins.runtime import Plugin, PluginHost
+from conductor.plugins.runtime import PluginHost
 from conductor.signing import (
     SignaturePolicy,
     Status,
@@ -127,8 +129,7 @@ def read_metadata(host: PluginHost, name: str, wasm: bytes) -> Metadata:
     abi = host.inspect(module)
     if not abi.ok:
         raise PluginError(f"{name}: {abi.problems[0]}")
-    with Plugin(host, name, module, abi, Limits()) as plugin:
-        return plugin.start()
+    return start_ungranted(host, name, module, abi)
 
 
 @dataclass(frozen=True)
@@ -201,3 +202,38 @@ def grant_target(spec: str, store: TrustStore, base_dir: Path | None = None) -> 
             f"recorded for this plugin"
         )
     return plugin_name(path), verdict.signer_key
+
+
+def grant(
+    spec: str,
+    store: TrustStore,
+    grants: GrantStore,
+    *,
+    capabilities: frozenset[Capability] = frozenset(),
+    hosts: tuple[str, ...] = (),
+    commands: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
+) -> Grant:
+    """Remember approvals for `spec` (a name or a path) under its signer key; `commands` maps
+    each approved command to the absolute path it was resolved to."""
+    plugin, key = grant_target(spec, store, base_dir)
+    return grants.update(plugin, key, add=capabilities, hosts=hosts, commands=dict(commands or {}))
+
+
+def revoke(
+    spec: str,
+    store: TrustStore,
+    grants: GrantStore,
+    *,
+    capabilities: frozenset[Capability] = frozenset(),
+    hosts: tuple[str, ...] = (),
+    commands: tuple[str, ...] = (),
+    base_dir: Path | None = None,
+) -> Grant:
+    """Withdraw approvals remembered for `spec`; a FileError when none are."""
+    plugin, key = grant_target(spec, store, base_dir)
+    if not any(entry.plugin == plugin and entry.key == key for entry in grants.all()):
+        raise FileError(f"{grants.path}: no grants recorded for plugin {plugin!r}")
+    return grants.update(
+        plugin, key, remove=capabilities, remove_hosts=hosts, remove_commands=commands
+    )

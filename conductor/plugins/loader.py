@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from conductor.plugins.names import check_plugin_name
 from conductor.plugins.network.patterns import HostPattern, HostRules
 from conductor.plugins.runtime import Plugin, PluginHost
 from conductor.plugins.sandbox import plugin_data_dir
+from conductor.processes import resolve_command
 from conductor.signing import FileVerdict, SignaturePolicy, TrustStore, Verdict, verify_file
 
 _log = logging.getLogger("conductor.plugins")
@@ -193,7 +193,7 @@ class _Approver:
                     f"--command {name}: {self.name} does not declare it (it declares: "
                     f"{', '.join(metadata.commands) or 'no commands'})"
                 )
-            if shutil.which(name) is None:
+            if resolve_command(name) is None:
                 raise UsageError(f"--command {name}: not found on PATH")
         if self.options.approved_commands and Capability.SUBPROCESS not in capabilities:
             raise UsageError(
@@ -236,11 +236,10 @@ class _Approver:
             return {}
         approved: dict[str, str] = {}
         for name in dict.fromkeys([*declared, *self.options.extra_commands]):
-            path = shutil.which(name)
+            path = resolve_command(name)
             if path is None:
                 _log.warning("%s: command %s is not installed here", self.name, name)
                 continue
-            path = str(Path(path).resolve())
             if (
                 name in self.options.extra_commands
                 or name in self.options.approved_commands

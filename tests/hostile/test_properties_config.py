@@ -11,10 +11,10 @@ import tomlkit
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from conductor.cli.plugin import parse_event
 from conductor.engine import actions, triggers
 from conductor.engine.config import Config, ConfigError, load_config, parse_config
-from conductor.errors import UsageError
+from conductor.errors import EventSpecError
+from conductor.plugins.abi import EventContext
 from tests.conftest import REPO
 from tests.hostile._helpers import one_line
 
@@ -129,8 +129,8 @@ event_specs = st.text(max_size=30) | st.from_regex(
 @given(spec=event_specs)
 def test_any_event_spec_gives_a_context_or_one_line(spec: str) -> None:
     try:
-        context = parse_event(spec)
-    except UsageError as error:
+        context = EventContext.from_spec(spec, 0, "test")
+    except EventSpecError as error:
         assert one_line(error.diagnostics())
         return
     first = context.note if context.trigger == "Note" else context.cc
