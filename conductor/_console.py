@@ -13,12 +13,10 @@ import functools
 import inspect
 import io
 import json
-import logging
-import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, ParamSpec, TextIO, TypeVar
+from typing import Any, ParamSpec, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -175,38 +173,3 @@ class RedactingStream(io.TextIOBase):
 
     def fileno(self) -> int:
         return self._stream.fileno()
-
-
-def version_callback(name: str, version: str) -> Callable[[bool], None]:
-    def show(value: bool) -> None:
-        if value:
-            typer.echo(f"{name} {version}")
-            raise typer.Exit()
-
-    return show
-
-
-def run_and_exit(app: typer.Typer) -> NoReturn:
-    """Run a CLI app, flush what it printed, and end the process at once with its exit code.
-
-    Ending with `os._exit` skips interpreter teardown: wasmtime's native worker threads can
-    still be running then, and tearing the runtime down under them aborts the process now and
-    then ("panic in a function that cannot unwind", exit 134) after the command itself succeeded.
-    """
-    code: int = 0
-    try:
-        app()
-    except SystemExit as exc:
-        if isinstance(exc.code, int):
-            code = exc.code
-        elif exc.code is not None:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-    os._exit(code)

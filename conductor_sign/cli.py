@@ -11,21 +11,19 @@ from typing import Annotated, NoReturn
 import typer
 from rich.table import Table
 
-from conductor import __version__
 from conductor._console import (
     error_line,
     print_json,
     reports_errors,
-    run_and_exit,
     shown,
     stdout,
-    version_callback,
 )
 from conductor._files import (
     PLUGIN_LIMIT,
     read_bytes,
     write_atomic,
 )
+from conductor._shell import JsonOption, TrustStoreOption, make_app, run_and_exit
 from conductor.errors import FileError, KeyFileError, UsageError, overall_exit_code
 from conductor.paths import trust_store_path
 from conductor.signing import (
@@ -45,37 +43,12 @@ from conductor.signing import (
 )
 from conductor.signing.keys import PASSPHRASE_ENV, require_passphrase
 
-app = typer.Typer(
-    help="Create signing keys, sign Conductor WASM plugins, verify them and manage trusted keys.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
+app = make_app(
+    "conductor-sign",
+    "Create signing keys, sign Conductor WASM plugins, verify them and manage trusted keys.",
 )
 trust_app = typer.Typer(help="Manage the keys whose signatures are trusted.", no_args_is_help=True)
 app.add_typer(trust_app, name="trust")
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-TrustStoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--trust-store",
-        help="Trust store file (default: $CONDUCTOR_TRUST_STORE, else the user config dir).",
-        show_default=False,
-    ),
-]
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=version_callback("conductor-sign", __version__), is_eager=True
-        ),
-    ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-) -> None:
-    ctx.obj = {"debug": debug}
 
 
 def _passphrase(confirm: bool) -> str:

@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Annotated, NoReturn
+from typing import NoReturn
 
-import typer
-
-from conductor import __version__
-from conductor._console import run_and_exit, version_callback
-from conductor._logging import configure as configure_logging
+from conductor._shell import make_app, run_and_exit
 from conductor.cli import learn as learn_commands
 from conductor.cli import plugin as plugin_commands
 from conductor.cli import run as run_commands
 
-app = typer.Typer(
-    help="Trigger sandboxed WebAssembly plugins from a MIDI controller.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", callback=version_callback("conductor", __version__), is_eager=True
-        ),
-    ] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-) -> None:
-    ctx.obj = {"debug": debug}
-    configure_logging(level=logging.DEBUG if debug else logging.WARNING)
-
+app = make_app("conductor", "Trigger sandboxed WebAssembly plugins from a MIDI controller.")
 
 run_commands.register(app)
 learn_commands.register(app)

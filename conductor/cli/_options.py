@@ -1,20 +1,11 @@
-"""Options shared by several `conductor` commands."""
+"""Options shared by several `conductor` commands (those both apps take: `conductor._shell`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-TrustStoreOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--trust-store",
-        help="Trust store file (default: $CONDUCTOR_TRUST_STORE, else the user config dir).",
-    ),
-]
 PolicyOption = Annotated[
     str | None,
     typer.Option(

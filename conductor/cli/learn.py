@@ -14,7 +14,8 @@ import typer
 
 from conductor._console import print_json, reports_errors, stderr, stdout
 from conductor._redact import Redactor
-from conductor.cli._options import ApiOption, JsonOption, PortOption, VirtualOption
+from conductor._shell import JsonOption
+from conductor.cli._options import ApiOption, PortOption, VirtualOption
 from conductor.engine.config import Config, load_config
 from conductor.engine.devices import input_specs, resolve_devices
 from conductor.engine.learn import Learned, Learner, listen

@@ -13,8 +13,9 @@ from rich.table import Table
 
 from conductor._console import print_json, reports_errors, shown, stderr, stdout
 from conductor._redact import Redactor
+from conductor._shell import JsonOption, TrustStoreOption
 from conductor._text import visible
-from conductor.cli._options import JsonOption, PolicyOption, TrustStoreOption
+from conductor.cli._options import PolicyOption
 from conductor.engine.config import load_config
 from conductor.engine.plugins import options_for_one
 from conductor.errors import (

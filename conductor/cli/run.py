@@ -24,14 +24,9 @@ from conductor._console import (
 )
 from conductor._logging import configure as configure_logging
 from conductor._redact import Redactor
+from conductor._shell import JsonOption, TrustStoreOption
 from conductor._text import visible
-from conductor.cli._options import (
-    ApiOption,
-    JsonOption,
-    PortOption,
-    TrustStoreOption,
-    VirtualOption,
-)
+from conductor.cli._options import ApiOption, PortOption, VirtualOption
 from conductor.engine.actions import label
 from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import load_config_plugins
