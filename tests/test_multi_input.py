@@ -13,11 +13,12 @@ import rtmidi
 from conductor.engine.config import parse_config
 from conductor.engine.devices import input_specs, resolve_devices
 from conductor.engine.triggers import Note
-from conductor.errors import ConfigError, UsageError
-from conductor.midi.inputs import InputSpec
+from conductor.errors import ClosedError, ConfigError, PortError, UsageError
+from conductor.midi.inputs import InputSpec, open_input
+from conductor.midi.ports import backend
 from tests.conftest import Runner
 from tests.hostile._helpers import assert_one_error_line, notes_file
-from tests.midi_helpers import RunningConductor
+from tests.midi_helpers import RunningConductor, jack_connections
 from tests.plugin_helpers import PLUGINS
 
 MAPPINGS = """
@@ -166,6 +167,30 @@ class TestOverJack:
             right.close_port()
             assert running.stop() == 0
         assert "Traceback" not in "".join(running.stderr_lines)
+
+    def test_ports_open_as_one_owned_input(self, jack_server: str) -> None:
+        """Two ports through `open_input` are one stream, closed with `with`; a failure to open
+        the second closes the first again."""
+        left, right = controller("owned-left"), controller("owned-right")
+        midi = backend("jack")
+        try:
+            specs = [InputSpec("owned-left"), InputSpec("owned-right")]
+            with open_input(specs, midi=midi) as merged:
+                assert merged.sources() == {
+                    "owned-left": "owned-left-client:owned-left",
+                    "owned-right": "owned-right-client:owned-right",
+                }
+                assert jack_connections("owned-left-client:owned-left") and not merged.closed
+            assert merged.closed
+            merged.close()  # twice is harmless
+            with pytest.raises(ClosedError):
+                merged.receive(0.01)
+            with pytest.raises(PortError):
+                open_input([InputSpec("owned-left"), InputSpec("no-such-port-here")], midi=midi)
+            assert jack_connections("owned-left-client:owned-left") == []  # the first was freed
+        finally:
+            left.close_port()
+            right.close_port()
 
     def test_device_errors_name_the_open_inputs(
         self, jack_server: str, conductor_cli: Runner, tmp_path: Path

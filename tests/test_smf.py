@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conductor._files import MIDI_FILE_LIMIT
-from conductor.errors import FileError, SmfError
+from conductor.errors import ClosedError, FileError, SmfError
 from conductor.midi.events import EventKind
-from conductor.midi.inputs import EndOfInput, ReplayInput
+from conductor.midi.inputs import EndOfInput, ReplayInput, open_input
 from conductor.midi.smf import parse_song, read_song
 
 # Example counts come from the suite's Hypothesis profile (tests/conftest.py; `make fuzz`).
@@ -239,3 +239,20 @@ def test_a_replay_at_full_speed_gives_every_event_then_ends(tmp_path: Path) -> N
                 last = event
     assert notes == [(n % 128, 1 + n % 127) for n in range(500)] + [(None, None)]
     assert (last.kind, last.channel, last.value) == (EventKind.PROGRAM_CHANGE, 9, 3)
+
+
+def test_the_replay_input_is_owned_explicitly(tmp_path: Path) -> None:
+    """`open_input` of a file is a replay; whoever opens it closes it, once or twice, and a
+    closed input refuses to be read (mido's ports behave the same)."""
+    midi = mido.MidiFile()
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", note=60, velocity=9, time=0)]))
+    midi.save(tmp_path / "one.mid")
+    with open_input(tmp_path / "one.mid", speed=0) as replay:
+        assert isinstance(replay, ReplayInput) and not replay.closed
+        assert (replay.dropped, replay.sources()) == (0, {"replay:one.mid": "replay:one.mid"})
+        event = replay.receive(0.02)
+        assert event is not None and event.note == 60
+    assert replay.closed
+    replay.close()
+    with pytest.raises(ClosedError):
+        replay.receive(0.02)

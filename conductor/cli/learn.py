@@ -20,7 +20,7 @@ from conductor.engine.config import Config, load_config
 from conductor.engine.devices import input_specs, resolve_devices
 from conductor.engine.learn import Learned, Learner, listen
 from conductor.errors import UsageError
-from conductor.midi.inputs import InputSpec, open_inputs
+from conductor.midi.inputs import InputSpec, open_input
 from conductor.midi.ports import backend, input_names
 
 
@@ -81,7 +81,7 @@ def learn_command(
     if loaded is not None:
         redactor.add(loaded.plugins.all_secrets)
     midi = backend(api)
-    source = open_inputs(midi, _inputs(midi, loaded, port or [], [virtual] if virtual else []))
+    specs = _inputs(midi, loaded, port or [], [virtual] if virtual else [])
     learned: list[Learned] = []
 
     def emit(item: Learned) -> None:
@@ -89,7 +89,7 @@ def learn_command(
         if not json_output:
             stdout.print(_text(item), markup=False)
 
-    try:
+    with open_input(specs, midi=midi) as source:
         sources = source.sources()
         learner = Learner(
             resolve_devices(loaded, sources) if loaded is not None else None,
@@ -103,8 +103,6 @@ def learn_command(
         _stop_on_sigterm()
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends learning: exit 0
             listen(source, learner, count, emit, time.monotonic)
-    finally:
-        source.close()
     if json_output:
         print_json(
             {

@@ -34,7 +34,7 @@ from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker, Worker
 from conductor.errors import ConductorError, PluginsNotLoaded, UsageError
-from conductor.midi.inputs import EndOfInput, MidiInput, ReplayInput, open_inputs
+from conductor.midi.inputs import EndOfInput, MidiInput, open_input
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
 from conductor.paths import grants_file, module_cache_dir, trust_store_path
@@ -129,13 +129,13 @@ class Engine:
                 f"--replay plays a file: it cannot be combined with {', '.join(given)}"
             )
         if options.replay is not None:
-            self.input = ReplayInput(options.replay, options.speed)
+            self.input = open_input(options.replay, speed=options.speed)
         else:
             virtual = [options.virtual] if options.virtual is not None else []
             specs = input_specs(self.config, options.ports, virtual)
             self.midi = backend(options.api)
             self.outputs = OutputPorts(self.midi)
-            self.input = open_inputs(self.midi, specs)
+            self.input = open_input(specs, midi=self.midi)
         self.config = resolve_devices(self.config, self.input.sources())
         self._say_inactive(self.config, None)
         return self.input

@@ -1,7 +1,8 @@
 """Inputs the engine reads events from: existing ports, virtual ports, or a replayed file.
 
-All offer `receive(timeout)` and `close()`, so the engine never asks which it has; `lossless`
-says whether the input can wait for the engine. A port cannot. Its messages wait in rtmidi's own
+`open_input` opens one (ports are merged into one stream); all are a `MidiInput`, with
+`receive(timeout)`, `closed` and `close()` (or `with`), so the engine never asks which it has;
+`lossless` says whether the input can wait for the engine. A port cannot. Its messages wait in rtmidi's own
 queue, filled by the MIDI system's thread without any Python (a Python callback there must take
 the interpreter lock, and while it waits the MIDI system drops events that nobody counts); one
 reader thread per port drains that queue into a bounded queue of ours, where an overflow is
@@ -13,6 +14,7 @@ next event only when asked.
 
 from __future__ import annotations
 
+import abc
 import logging
 import queue
 import threading
@@ -20,16 +22,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
 
 import mido
 import rtmidi
 
 from conductor._timing import Backoff, wall_ms
-from conductor.errors import PortError, UsageError
+from conductor.errors import ClosedError, PortError, UsageError
 from conductor.midi._chatter import library_chatter_held
 from conductor.midi.events import MidiEvent, from_bytes
-from conductor.midi.ports import CLIENT_NAME, choose, input_names, system_hint
+from conductor.midi.ports import CLIENT_NAME, backend, choose, input_names, system_hint
 from conductor.midi.smf import read_song
 
 _log = logging.getLogger("conductor.midi")
@@ -45,27 +47,60 @@ class EndOfInput(Exception):
     """The input has nothing more to give (the replayed file ended)."""
 
 
-class MidiInput(Protocol):
-    @property
-    def name(self) -> str: ...
+class MidiInput(abc.ABC):
+    """What the engine reads events from. Whoever opens one closes it (`close()`, or `with`);
+    closing twice is harmless, and receiving from a closed input raises ClosedError."""
+
+    lossless: bool = False  # True: the input waits for the engine, so full queues wait, not drop
+    _closed: bool = False
 
     @property
-    def lossless(self) -> bool:
-        """True: the input waits for the engine, so full plugin queues wait, not drop."""
-        ...
+    @abc.abstractmethod
+    def name(self) -> str:
+        """What people call it: the port's name (now), the ports' names, or the file's."""
 
     @property
+    @abc.abstractmethod
     def dropped(self) -> int:
         """Events lost before the engine saw them (a port's queue overflowing)."""
-        ...
 
+    @abc.abstractmethod
     def sources(self) -> dict[str, str]:
         """Each source (the name an input was opened by) with the port's name now."""
-        ...
 
-    def receive(self, timeout: float) -> MidiEvent | None: ...
+    @abc.abstractmethod
+    def _receive(self, timeout: float) -> MidiEvent | None: ...
 
-    def close(self) -> None: ...
+    @abc.abstractmethod
+    def _close(self) -> None: ...
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def receive(self, timeout: float) -> MidiEvent | None:
+        """The next event, or None when none came within `timeout` seconds (or it was one no
+        trigger looks at). Raises EndOfInput when a replay is over."""
+        if self._closed:
+            raise ClosedError(f"MIDI input {self.name!r} already closed")
+        return self._receive(timeout)
+
+    def close(self) -> None:
+        """Stop reading and release the ports; idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    def __enter__(self) -> MidiInput:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -133,11 +168,10 @@ class _Arrivals:
             return None
 
 
-class _PortReader:
+class _PortReader(MidiInput):
     """A port's reader thread, feeding a queue it may share with other ports."""
 
-    lossless = False
-    name: str
+    name = ""  # the port's name, once found (a port that comes back may have a new one)
 
     def __init__(
         self, midi: mido.Backend, client_name: str | None, source: str, arrivals: _Arrivals | None
@@ -184,14 +218,14 @@ class _PortReader:
     def _idle(self, now: float) -> None:
         """Called by the reader thread when no message waits; ports check their source here."""
 
-    def receive(self, timeout: float) -> MidiEvent | None:
+    def _receive(self, timeout: float) -> MidiEvent | None:
         return self._arrivals.get(timeout)
 
     def stop(self) -> None:
         """Tell the reader thread to close the port; `close` waits for it."""
         self._stop.set()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
@@ -282,10 +316,8 @@ class PortInput(_PortReader):
             self._last_check = now
 
 
-class MergedInput:
+class MergedInput(MidiInput):
     """Several ports read as one stream through one queue, in the order events arrived."""
-
-    lossless = False
 
     def __init__(self, readers: Sequence[_PortReader], arrivals: _Arrivals) -> None:
         self._readers = list(readers)
@@ -302,17 +334,28 @@ class MergedInput:
     def sources(self) -> dict[str, str]:
         return {reader.source: reader.name for reader in self._readers}
 
-    def receive(self, timeout: float) -> MidiEvent | None:
+    def _receive(self, timeout: float) -> MidiEvent | None:
         return self._arrivals.get(timeout)
 
-    def close(self) -> None:
+    def _close(self) -> None:
         for reader in self._readers:
             reader.stop()  # all at once, then wait for each
         for reader in self._readers:
             reader.close()
 
 
-def open_inputs(midi: mido.Backend, specs: Sequence[InputSpec]) -> MidiInput:
+def open_input(
+    source: Path | Sequence[InputSpec], *, midi: mido.Backend | None = None, speed: float = 1.0
+) -> MidiInput:
+    """Open what the engine reads: a Standard MIDI File (a Path) replayed at `speed` (0: as fast
+    as possible), or every port in `source` as one stream, through `midi` (rtmidi's default
+    API when None). The caller owns the input and closes it."""
+    if isinstance(source, Path):
+        return ReplayInput(source, speed)
+    return _open_ports(midi if midi is not None else backend(None), source)
+
+
+def _open_ports(midi: mido.Backend, specs: Sequence[InputSpec]) -> MidiInput:
     """Open every input as one stream; when one fails, those already open are closed again."""
     if not specs:
         raise UsageError("no MIDI input to open")
@@ -352,29 +395,30 @@ def open_inputs(midi: mido.Backend, specs: Sequence[InputSpec]) -> MidiInput:
     return readers[0] if len(readers) == 1 else MergedInput(readers, arrivals)
 
 
-class ReplayInput:
+class ReplayInput(MidiInput):
     """A Standard MIDI File played as input at its own tempo (`speed` 0: as fast as possible).
 
     The next event is computed only when the engine asks for it, so a replay never runs ahead of
     the plugins and holds nothing but the parsed file (see `smf`)."""
 
     lossless = True
+    name = ""
 
     def __init__(self, path: Path, speed: float) -> None:
         if speed < 0:
             raise UsageError(f"--speed must be 0 (as fast as possible) or positive, got {speed}")
         self.song = read_song(path)
         self.name = f"replay:{path.name}"
-        self.dropped = 0
         self._speed = speed
         self._timeline = self.song.timeline()
         self._next: tuple[float, int] | None = None
         self._started: float | None = None
-        self._closed = False
 
-    def receive(self, timeout: float) -> MidiEvent | None:
-        if self._closed:
-            raise EndOfInput
+    @property
+    def dropped(self) -> int:
+        return 0  # a file waits for the engine
+
+    def _receive(self, timeout: float) -> MidiEvent | None:
         if self._next is None:
             self._next = next(self._timeline, None)
             if self._next is None:
@@ -405,5 +449,5 @@ class ReplayInput:
     def sources(self) -> dict[str, str]:
         return {self.name: self.name}
 
-    def close(self) -> None:
-        self._closed = True
+    def _close(self) -> None:
+        """Nothing is held but the parsed file."""
