@@ -6,6 +6,7 @@ dispatcher, that a slow Shell never holds up the next event."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -21,9 +22,11 @@ import rtmidi
 
 from conductor.engine.config import parse_config
 from conductor.engine.dispatcher import Dispatcher, EventRecord, Reporter
-from conductor.engine.native import NativeActions
+from conductor.engine.native import NativeActions, run_shell
+from conductor.engine.report import LineReporter
 from conductor.engine.scheduler import Scheduler
 from conductor.midi.events import EventKind, MidiEvent
+from conductor.plugins.runtime import CallResult
 from tests.conftest import Runner
 from tests.desktop import Desktop, XRecorder
 from tests.midi_helpers import require
@@ -429,3 +432,21 @@ def test_a_slow_shell_never_holds_up_the_next_event(tmp_path: Path, native: Nati
         time.sleep(0.01)
     assert [worker.name for worker in native.workers()] == ["Shell 'echo fast >> fast.txt'"]
     scheduler.stop()
+
+
+def test_a_native_result_is_no_plugin_call_and_reports_no_fuel(tmp_path: Path) -> None:
+    """A Shell action's result has no fuel (None, not a plugin that used 0): the line says none,
+    the JSON has null; a plugin's result still shows its fuel."""
+    shell = run_shell("exit 3", 5.0, tmp_path)
+    assert shell.fuel is None and shell.to_json()["fuel"] is None
+    assert shell.code == 3 and shell.error == "exited with status 3"
+    plugin = CallResult("event_logger", 0, None, 1234, 0.5)
+    stream = io.StringIO()
+    reporter = LineReporter(stream)
+    record = EventRecord(7, MidiEvent(EventKind.NOTE_ON, 0, 0.0, 0, "pad", 60, 100), "Default")
+    reporter.result(record, shell, 0.25)
+    reporter.result(record, plugin, 0.25)
+    assert reporter.close()
+    native_line, plugin_line = stream.getvalue().splitlines()
+    assert "FAILED: exited with status 3" in native_line and "fuel" not in native_line
+    assert "-> event_logger ok (0.50 ms, fuel 1234, started 0.25 ms after" in plugin_line

@@ -59,7 +59,7 @@ def run_shell(command: str, timeout_s: float, directory: Path) -> CallResult:
         done = run_bounded([shell, "-c", command], timeout_s, cwd=directory)
     except OSError as exc:
         return CallResult(
-            name, None, f"cannot run {shell}: {exc.strerror or exc}", 0, _ms_since(started)
+            name, None, f"cannot run {shell}: {exc.strerror or exc}", None, _ms_since(started)
         )
     output = CapturedOutput(
         stdout=done.stdout.decode("utf-8", "replace"), stderr=done.stderr.decode("utf-8", "replace")
@@ -71,7 +71,7 @@ def run_shell(command: str, timeout_s: float, directory: Path) -> CallResult:
         error = f"killed by signal {-done.status}"
     elif done.status:
         error = f"exited with status {done.status}"
-    return CallResult(name, done.status, error, 0, _ms_since(started), output)
+    return CallResult(name, done.status, error, None, _ms_since(started), output)
 
 
 def _ms_since(started: float) -> float:
@@ -123,8 +123,8 @@ def perform(action: act.Action, surroundings: Surroundings) -> CallResult:
     try:
         _ON_THE_DESKTOP[type(action)](action, surroundings.settings)
     except desktop.DesktopError as failed:
-        return CallResult(act.label(action), None, failed.diagnostics(), 0, _ms_since(started))
-    return CallResult(act.label(action), 0, None, 0, _ms_since(started))
+        return CallResult(act.label(action), None, failed.diagnostics(), None, _ms_since(started))
+    return CallResult(act.label(action), 0, None, None, _ms_since(started))
 
 
 class NativeActions:

@@ -183,11 +183,11 @@ class LineReporter(Reporter):
 
     def result(self, record: EventRecord, result: CallResult, latency_ms: float) -> None:
         name = visible(result.plugin)
+        fuel = "" if result.fuel is None else f", fuel {result.fuel}"
         lines = [
             f"{_clock(record)} #{record.seq} -> {name} "
             f"{'ok' if result.ok else 'FAILED: ' + _failure(result)} "
-            f"({result.wall_ms:.2f} ms, fuel {result.fuel}, started {latency_ms:.2f} ms after "
-            "the event)"
+            f"({result.wall_ms:.2f} ms{fuel}, started {latency_ms:.2f} ms after the event)"
         ]
         for level, text in result.output.logs:
             lines.append(f"    {name} {LOG_LEVELS.get(level, level)}: {visible(text)}")
@@ -275,7 +275,7 @@ class LiveReporter(Reporter):
                     escape(visible(result.plugin)),
                     f"{outcome} {escape(last_log)}",
                     f"{result.wall_ms:.2f}",
-                    str(result.fuel),
+                    "" if result.fuel is None else str(result.fuel),
                 )
         return table
 

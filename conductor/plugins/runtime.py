@@ -135,12 +135,13 @@ class PluginHost:
 
 @dataclass(slots=True)
 class CallResult:
-    """The outcome of one plugin call, for the log, the live view and `--json`."""
+    """The outcome of one plugin call (or of a native action, which has no fuel), for the log,
+    the live view and `--json`."""
 
-    plugin: str
+    plugin: str  # the plugin's name, or the native action's label
     code: int | None
     error: str | None
-    fuel: int
+    fuel: int | None  # instructions the plugin used; None for a native action
     wall_ms: float
     output: CapturedOutput = field(default_factory=CapturedOutput)
     discarded: bool = False

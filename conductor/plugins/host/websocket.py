@@ -85,6 +85,7 @@ class _Socket:
         self.messages: collections.deque[bytes] = collections.deque()
         self.arrived = threading.Condition()
         self.closed_reason = ""
+        self.overflowed = False  # the peer sent faster than the plugin read: closed with 1009
         self.reader = threading.Thread(target=self._read, name="conductor-ws", daemon=True)
         self.reader.start()
 
@@ -95,6 +96,7 @@ class _Socket:
                 data = message.encode("utf-8") if isinstance(message, str) else bytes(message)
                 with self.arrived:
                     if len(self.messages) >= QUEUE_LIMIT:
+                        self.overflowed = True
                         self.closed_reason = (
                             f"receive queue overflow ({QUEUE_LIMIT} unread messages)"
                         )
@@ -109,7 +111,7 @@ class _Socket:
         except Exception as exc:  # a broken connection ends the reader; ws_recv reports CLOSED
             self.closed_reason = self.closed_reason or f"connection failed: {exc}"
         finally:
-            if self.closed_reason.startswith("receive queue overflow"):
+            if self.overflowed:
                 self.connection.close(1009, "receive queue overflow")
             with self.arrived:
                 self.closed_reason = self.closed_reason or "closed by the peer"
