@@ -4,3 +4,5 @@ The package is the library both CLIs are thin shells over; import from the subpa
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__"]

@@ -66,7 +66,7 @@ def shown(text: str) -> str:
 
 
 @contextlib.contextmanager
-def redacting(redactor: Redactor) -> Iterator[None]:
+def _redacting(redactor: Redactor) -> Iterator[None]:
     """Install `redactor` into every output (consoles, JSON, error lines, log) for a block."""
     previous = stdout.redactor, stderr.redactor
     stdout.redactor = stderr.redactor = redactor
@@ -117,7 +117,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
         redactor = Redactor()
         for name in wanted:
             kwargs[name] = redactor
-        with redacting(redactor):
+        with _redacting(redactor):
             try:
                 return command(*args, **kwargs)
             except (typer.Exit, typer.Abort, KeyboardInterrupt):

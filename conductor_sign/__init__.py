@@ -1,1 +1,3 @@
 """`conductor-sign`: the key and trust command line over `conductor.signing`."""
+
+__all__: list[str] = []

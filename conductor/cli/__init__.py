@@ -9,6 +9,8 @@ from conductor.cli import learn as learn_commands
 from conductor.cli import plugin as plugin_commands
 from conductor.cli import run as run_commands
 
+__all__ = ["app", "main"]
+
 app = make_app("conductor", "Trigger sandboxed WebAssembly plugins from a MIDI controller.")
 
 run_commands.register(app)

@@ -105,7 +105,7 @@ KNOWN_NAMES = (
 )
 
 
-def character_key(char: str) -> Key:
+def _character_key(char: str) -> Key:
     """A key that types one character: letters and digits are their own keysyms, other ASCII has
     its X name, anything else its Unicode keysym (xdotool and wtype map it to a spare key)."""
     if char in string.ascii_letters or char in string.digits:
@@ -117,9 +117,9 @@ def character_key(char: str) -> Key:
     return Key(char, keysym, char)
 
 
-def lookup(name: str) -> Key | Modifier | None:
+def _lookup(name: str) -> Key | Modifier | None:
     """The key or modifier a name means (case-insensitive); None for `fn` and unknown names,
-    which `is_known` tells apart."""
+    which `_is_known` tells apart."""
     lowered = name.strip().lower()
     if lowered in _MODIFIERS:
         return _MODIFIERS[lowered]
@@ -127,12 +127,12 @@ def lookup(name: str) -> Key | Modifier | None:
         return KEYS[lowered]
     if len(lowered) == 1:
         # The reference lowercases every name before matching, so "A" is the key a.
-        return character_key(lowered)
+        return _character_key(lowered)
     return None
 
 
-def is_known(name: str) -> bool:
-    return lookup(name) is not None or name.strip().lower() == "fn"
+def _is_known(name: str) -> bool:
+    return _lookup(name) is not None or name.strip().lower() == "fn"
 
 
 @dataclass(frozen=True)
@@ -160,13 +160,13 @@ def _build(names: Sequence[str]) -> tuple[KeyCombo, tuple[str, ...]]:
     keys: list[Key] = []
     unknown: list[str] = []
     for name in names:
-        found = lookup(name)
+        found = _lookup(name)
         if isinstance(found, Modifier):
             if found not in modifiers:
                 modifiers.append(found)
         elif isinstance(found, Key):
             keys.append(found)
-        elif not is_known(name):
+        elif not _is_known(name):
             unknown.append(name)
     return KeyCombo(tuple(modifiers), tuple(keys)), tuple(unknown)
 

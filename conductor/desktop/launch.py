@@ -21,7 +21,7 @@ MAX_ENTRY = 64 * 1024
 MAX_ENTRIES = 10_000  # a bound on the directory walk, far above any real system
 
 
-def application_dirs() -> list[Path]:
+def _application_dirs() -> list[Path]:
     """Where desktop entries live, most important first (XDG Base Directory)."""
     home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     system = os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share"
@@ -31,7 +31,7 @@ def application_dirs() -> list[Path]:
 def _entries() -> list[tuple[str, Path]]:
     """(desktop id, file) for every entry; an id seen in an earlier directory shadows later ones."""
     found: dict[str, Path] = {}
-    for directory in application_dirs():
+    for directory in _application_dirs():
         for root, _dirs, files in os.walk(directory):
             for file in sorted(files):
                 if not file.endswith(".desktop"):
@@ -65,7 +65,7 @@ def _launchable(fields: dict[str, str]) -> bool:
     return fields.get("Type") == "Application" and fields.get("Hidden", "false") != "true"
 
 
-def find_desktop_entry(app: str) -> tuple[str, Path] | None:
+def _find_desktop_entry(app: str) -> tuple[str, Path] | None:
     """The entry whose id (with or without `.desktop`) or else whose Name is `app`, ignoring
     case."""
     wanted = app.lower()
@@ -94,7 +94,7 @@ def launch(app: str, *, timeout: float) -> str:
         if not (os.path.isfile(program) and os.access(program, os.X_OK)):
             raise DesktopError(DesktopFailure.IO, f"{op}: {program} is not an executable file")
         return attempt(op, [Backend(program, _starter([program]))], timeout)
-    entry = find_desktop_entry(app)
+    entry = _find_desktop_entry(app)
     backends: list[Backend[str]] = []
     if entry is not None:
         desktop_id, entry_file = entry
@@ -107,7 +107,7 @@ def launch(app: str, *, timeout: float) -> str:
         return attempt(op, backends, timeout)
     except DesktopError as failed:
         if entry is None and failed.failure is DesktopFailure.UNSUPPORTED:
-            dirs = ", ".join(str(d) for d in application_dirs())
+            dirs = ", ".join(str(d) for d in _application_dirs())
             raise DesktopError(
                 DesktopFailure.IO,
                 f"{op}: no desktop entry with that id or name (in {dirs}) "

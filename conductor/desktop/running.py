@@ -35,7 +35,7 @@ class Unknown:
     reason: str
 
 
-def process_names(pid: int) -> set[str]:
+def _process_names(pid: int) -> set[str]:
     """A Linux process's names, lower-cased: its comm (15 characters at most) and the file
     name of its argv[0]; empty when it is gone or unreadable."""
     names: set[str] = set()
@@ -54,7 +54,7 @@ def _running_names(timeout: float) -> list[set[str]]:
     if current_platform() == "linux" and _PROC.is_dir():
         own = os.getpid()
         return [
-            process_names(int(entry.name))
+            _process_names(int(entry.name))
             for entry in _PROC.iterdir()
             if entry.name.isdigit() and int(entry.name) != own
         ]
@@ -98,7 +98,7 @@ def _x11_names(run: Runner, window: str) -> set[str]:
     names = {value.lower() for value in re.findall(r'"([^"]*)"', text.split("\n", 1)[0])}
     pid = re.search(r"_NET_WM_PID\(CARDINAL\) = (\d+)", text)
     if pid:
-        names |= process_names(int(pid.group(1)))
+        names |= _process_names(int(pid.group(1)))
     return names
 
 

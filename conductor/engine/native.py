@@ -41,7 +41,7 @@ class Surroundings:
     directory: Path  # where a Shell command runs: the config file's directory
 
 
-def user_shell() -> str:
+def _user_shell() -> str:
     """The user's login shell (`$SHELL`) when it names an executable, else /bin/sh."""
     shell = os.environ.get("SHELL", "")
     if os.path.isabs(shell) and os.access(shell, os.X_OK):
@@ -53,7 +53,7 @@ def run_shell(command: str, timeout_s: float, directory: Path) -> CallResult:
     """Run `command` with the user's shell, rights and environment, in `directory`, waiting for
     it at most `timeout_s`. Whatever it leaves running in the background ends with it."""
     name = act.label(act.Shell(command))
-    shell = user_shell()
+    shell = _user_shell()
     started = time.perf_counter()
     try:
         done = run_bounded([shell, "-c", command], timeout_s, cwd=directory)

@@ -43,7 +43,7 @@ class PluginFinding:
     error: ConductorError | None = None
 
 
-def plugin_keys(config: Config) -> dict[PluginKey, str]:
+def _plugin_keys(config: Config) -> dict[PluginKey, str]:
     """Every distinct plugin (file and limits) the config uses, with the first key path naming it."""
     keys: dict[PluginKey, str] = {}
     for mapping in config.all_mappings():
@@ -56,7 +56,7 @@ def plugin_keys(config: Config) -> dict[PluginKey, str]:
     return keys
 
 
-def plugin_options(
+def _plugin_options(
     plugins: PluginsConfig,
     name: str,
     store: TrustStore,
@@ -101,7 +101,7 @@ def options_for_one(
         base = LoadOptions(SignaturePolicy.TRUSTED, store, grants=grants)
     else:
         store = TrustStore(trust_store_path(trust_store, plugins.trust_store))
-        base = plugin_options(plugins, plugin_name(path), store, plugins.limits, grants, None)
+        base = _plugin_options(plugins, plugin_name(path), store, plugins.limits, grants, None)
     return replace(
         base,
         policy=policy or base.policy,
@@ -202,11 +202,11 @@ def load_config_plugins(
     store = TrustStore(trust_store_path(trust_override, config.plugins.trust_store))
     grants = GrantStore(grants_file())
     findings = []
-    for key, where in plugin_keys(config).items():
+    for key, where in _plugin_keys(config).items():
         path, limits = key
         reused = (keep or {}).get(key)
         try:
-            options = plugin_options(
+            options = _plugin_options(
                 config.plugins, plugin_name(path), store, limits, grants, prompt
             )
             if reused is not None and _reusable(reused, options):

@@ -83,7 +83,7 @@ def _failure(result: CallResult) -> str:
     return visible(result.error or f"returned {result.code}")
 
 
-def record_json(record: EventRecord) -> dict[str, Any]:
+def _record_json(record: EventRecord) -> dict[str, Any]:
     event = record.event
     return {
         "seq": record.seq,
@@ -213,7 +213,7 @@ class JsonReporter(Reporter):
         self._lines = _Lines(stream)
 
     def finished(self, record: EventRecord) -> None:
-        self._lines.write(visible_json(json.dumps(record_json(record), ensure_ascii=False)) + "\n")
+        self._lines.write(visible_json(json.dumps(_record_json(record), ensure_ascii=False)) + "\n")
 
     def close(self) -> bool:
         """Finish printing; False if stdout's reader would not take the rest."""

@@ -123,7 +123,7 @@ def install(
     return Installation(name, target, verdict, True, warnings)
 
 
-def read_metadata(host: PluginHost, name: str, wasm: bytes) -> Metadata:
+def _read_metadata(host: PluginHost, name: str, wasm: bytes) -> Metadata:
     """Instantiate `wasm` with no grants and no data directory, run `init`, discard it."""
     module, _ = host.compile(name, wasm, hashlib.sha256(wasm).digest())
     abi = host.inspect(module)
@@ -183,7 +183,7 @@ def list_installed(
             found.append(InstalledPlugin(name, path, verdict, grant, error=verdict.reason))
             continue
         try:
-            metadata = read_metadata(host, name, wasm)
+            metadata = _read_metadata(host, name, wasm)
         except ConductorError as exc:
             found.append(InstalledPlugin(name, path, verdict, grant, error=exc.diagnostics()))
             continue
@@ -191,7 +191,7 @@ def list_installed(
     return found
 
 
-def grant_target(spec: str, store: TrustStore, base_dir: Path | None = None) -> tuple[str, str]:
+def _grant_target(spec: str, store: TrustStore, base_dir: Path | None = None) -> tuple[str, str]:
     """The plugin name and key that approvals for `spec` (a name or a path) are recorded under:
     the same key the loader uses, from a signature checked against the plugin's bytes."""
     path = resolve_plugin(spec, base_dir)
@@ -216,7 +216,7 @@ def grant(
 ) -> Grant:
     """Remember approvals for `spec` (a name or a path) under its signer key; `commands` maps
     each approved command to the absolute path it was resolved to."""
-    plugin, key = grant_target(spec, store, base_dir)
+    plugin, key = _grant_target(spec, store, base_dir)
     return grants.update(plugin, key, add=capabilities, hosts=hosts, commands=dict(commands or {}))
 
 
@@ -231,7 +231,7 @@ def revoke(
     base_dir: Path | None = None,
 ) -> Grant:
     """Withdraw approvals remembered for `spec`; a FileError when none are."""
-    plugin, key = grant_target(spec, store, base_dir)
+    plugin, key = _grant_target(spec, store, base_dir)
     if not any(entry.plugin == plugin and entry.key == key for entry in grants.all()):
         raise FileError(f"{grants.path}: no grants recorded for plugin {plugin!r}")
     return grants.update(

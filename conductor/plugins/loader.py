@@ -126,7 +126,7 @@ def verify(path: Path, options: LoadOptions) -> FileVerdict:
     )
 
 
-def read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
+def _read_and_verify(path: Path, options: LoadOptions) -> tuple[bytes, Verdict]:
     """Check the name, read the plugin once and check its signature under the policy; raise
     unless accepted."""
     plugin_name(path)
@@ -294,7 +294,7 @@ def load_plugin(host: PluginHost, path: Path, options: LoadOptions) -> LoadedPlu
     name = plugin_name(path)
     phases: dict[str, float] = {}
     started = time.perf_counter()
-    wasm, verdict = read_and_verify(path, options)
+    wasm, verdict = _read_and_verify(path, options)
     phases["read_verify"] = (time.perf_counter() - started) * 1000
     digest = hashlib.sha256(wasm).digest()
 

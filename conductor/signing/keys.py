@@ -66,12 +66,12 @@ def parse_public_key(text: str, where: str) -> bytes:
 
 
 @dataclass(frozen=True)
-class KeyPaths:
+class _KeyPaths:
     private: Path
     public: Path
 
     @classmethod
-    def from_prefix(cls, prefix: Path) -> KeyPaths:
+    def from_prefix(cls, prefix: Path) -> _KeyPaths:
         return cls(Path(f"{prefix}.private"), Path(f"{prefix}.public"))
 
 
@@ -142,7 +142,7 @@ def _decrypt_seed(path: Path, data: bytes, passphrase: PassphraseSource) -> byte
 
 def generate_key(prefix: Path, *, force: bool = False, passphrase: str | None = None) -> SigningKey:
     """Write `PREFIX.private` (0600) and `PREFIX.public`; refuse to overwrite unless `force`."""
-    paths = KeyPaths.from_prefix(prefix)
+    paths = _KeyPaths.from_prefix(prefix)
     if not force:
         for path in (paths.private, paths.public):
             if path.exists():
@@ -167,7 +167,7 @@ def generate_key(prefix: Path, *, force: bool = False, passphrase: str | None = 
     return signing_key
 
 
-def resolve_key_file(key: Path) -> Path:
+def _resolve_key_file(key: Path) -> Path:
     """A KEY argument is a prefix (`KEY.private` is tried first) or the private file itself."""
     with_suffix = Path(f"{key}.private")
     if with_suffix.is_file():
@@ -179,7 +179,7 @@ def resolve_key_file(key: Path) -> Path:
 
 def load_signing_key(key: Path, passphrase: PassphraseSource) -> SigningKey:
     """Load a raw or encrypted private key; `passphrase` is only asked when the key is encrypted."""
-    path = resolve_key_file(key)
+    path = _resolve_key_file(key)
     data = read_bytes(path, "private key", KEY_LIMIT)
     if len(data) == SEED_BYTES:
         return SigningKey(data)

@@ -69,7 +69,7 @@ class PluginSignature:
         """The exact bytes the Ed25519 signature covers in this format version."""
         if self.version == 1:
             return self.plugin_hash
-        return V2_DOMAIN + canonical_json(self.unsigned_document())
+        return V2_DOMAIN + _canonical_json(self.unsigned_document())
 
     def to_json(self) -> str:
         document = self.unsigned_document()
@@ -77,12 +77,12 @@ class PluginSignature:
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def canonical_json(document: dict[str, Any]) -> bytes:
+def _canonical_json(document: dict[str, Any]) -> bytes:
     """Keys sorted, no whitespace, UTF-8: one byte string per document."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def format_timestamp(moment: datetime) -> str:
+def _format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -96,7 +96,7 @@ def sign_plugin(
         plugin_size=len(plugin),
         public_key=bytes(key.verify_key),
         signature=b"",
-        signed_at=format_timestamp(signed_at),
+        signed_at=_format_timestamp(signed_at),
         developer=developer,
     )
     signature = key.sign(unsigned.signed_message()).signature

@@ -16,8 +16,20 @@ from conductor._files import read_bytes
 from conductor.errors import ConductorError
 from conductor.signing import DigestManifest, TrustRoots, TrustStore
 
-MANIFEST = "manifest.json"
-MANIFEST_LIMIT = 64 * 1024
+__all__ = [
+    "ALIASES",
+    "canonical_name",
+    "directory",
+    "is_alias",
+    "manifest",
+    "names",
+    "path_of",
+    "trust_roots",
+    "write_manifest",
+]
+
+_MANIFEST = "manifest.json"
+_MANIFEST_LIMIT = 64 * 1024
 
 # The product page's file names for the bundled plugins (SPEC §2), with or without `.wasm`.
 ALIASES = {
@@ -37,7 +49,7 @@ def names() -> list[str]:
 
 def _manifest() -> dict[str, str]:
     try:
-        data = read_bytes(directory() / MANIFEST, "bundled plugin manifest", MANIFEST_LIMIT)
+        data = read_bytes(directory() / _MANIFEST, "bundled plugin manifest", _MANIFEST_LIMIT)
         return dict(json.loads(data))
     except (ConductorError, ValueError, TypeError):
         return {}
@@ -80,5 +92,5 @@ def write_manifest() -> dict[str, str]:
         path.name.removesuffix(".wasm"): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(directory().glob("*.wasm"))
     }
-    (directory() / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (directory() / _MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -16,14 +16,15 @@ import wasmtime
 
 from conductor.plugins import _capi
 from conductor.plugins.capabilities import Capability
+from conductor.plugins.host import _state, http, system, websocket
 from conductor.plugins.host import exec as exec_module
-from conductor.plugins.host import http, system, websocket
 from conductor.plugins.host import log as log_module
-from conductor.plugins.host._state import GuestFault, HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
 
+__all__ = ["HOST_FUNCTIONS", "Code", "HostFunction", "HostLinker"]
+
 _logger = logging.getLogger("conductor.host")
-I32, I64 = _capi.I32, _capi.I64
+_I32, _I64 = _capi.I32, _capi.I64
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,18 @@ class HostFunction:
         return _capi.functype(self.params, self.results)
 
 
-NET = Capability.NETWORK
+_NET = Capability.NETWORK
 HOST_FUNCTIONS: tuple[HostFunction, ...] = (
-    HostFunction("log", (I32, I32, I32), (I32,), log_module.log),
-    HostFunction("config_get", (I32, I32), (I64,), log_module.config_get),
-    HostFunction("error_message", (), (I64,), log_module.error_message),
-    HostFunction("http_request", (I32, I32), (I64,), http.http_request, NET),
-    HostFunction("ws_connect", (I32, I32), (I64,), websocket.ws_connect, NET),
-    HostFunction("ws_send", (I32, I32, I32, I32), (I32,), websocket.ws_send, NET),
-    HostFunction("ws_recv", (I32, I32), (I64,), websocket.ws_recv, NET),
-    HostFunction("ws_close", (I32,), (I32,), websocket.ws_close, NET),
-    HostFunction("exec", (I32, I32), (I64,), exec_module.exec_command, Capability.SUBPROCESS),
-    HostFunction("system", (I32, I32), (I64,), system.system, Capability.SYSTEM_CONTROL),
+    HostFunction("log", (_I32, _I32, _I32), (_I32,), log_module.log),
+    HostFunction("config_get", (_I32, _I32), (_I64,), log_module.config_get),
+    HostFunction("error_message", (), (_I64,), log_module.error_message),
+    HostFunction("http_request", (_I32, _I32), (_I64,), http.http_request, _NET),
+    HostFunction("ws_connect", (_I32, _I32), (_I64,), websocket.ws_connect, _NET),
+    HostFunction("ws_send", (_I32, _I32, _I32, _I32), (_I32,), websocket.ws_send, _NET),
+    HostFunction("ws_recv", (_I32, _I32), (_I64,), websocket.ws_recv, _NET),
+    HostFunction("ws_close", (_I32,), (_I32,), websocket.ws_close, _NET),
+    HostFunction("exec", (_I32, _I32), (_I64,), exec_module.exec_command, Capability.SUBPROCESS),
+    HostFunction("system", (_I32, _I32), (_I64,), system.system, Capability.SYSTEM_CONTROL),
 )
 _FAST = frozenset({"log"})  # no capability, and its own error handling: skip the generic path
 
@@ -58,7 +59,7 @@ class HostLinker:
     """Defines every host function on a linker; instances register their state by context."""
 
     def __init__(self) -> None:
-        self.states: dict[int, InstanceState] = {}
+        self.states: dict[int, _state.InstanceState] = {}
         self._imports = _capi.HostImports()
 
     def signatures(self) -> dict[str, wasmtime.FuncType]:
@@ -89,7 +90,7 @@ class HostLinker:
         capability = function.capability
         # A packed answer at an address of 2**31 or more would not fit the i64 (or an i32 result
         # its type): FAULT rather than a wrapped value the guest would misread.
-        ceiling = 2**63 if function.results == (I64,) else 2**31
+        ceiling = 2**63 if function.results == (_I64,) else 2**31
 
         def handler(context: int, *args: int) -> int:
             state = states.get(context)
@@ -106,7 +107,7 @@ class HostLinker:
                     return Code.DENIED
                 result = implementation(state, *args)
                 return result if result < ceiling else Code.FAULT
-            except (HostCallError, GuestFault) as failure:
+            except (_state.HostCallError, _state.GuestFault) as failure:
                 state.last_error = state.plugin.redact(f"{name}: {failure}")
                 return failure.code
             except BaseException as exc:  # never let anything reach wasmtime
