@@ -48,19 +48,17 @@ def _terminal_prompt(name: str, approval: Approval) -> bool:
             f"[yellow]warning:[/] plugin {shown(name)} asks for {shown(approval.describe())} "
             f"({approval.risk.value} risk): it could act outside its sandbox."
         )
-        answer = typer.prompt(
+        answer: str = typer.prompt(
             f"Type {visible(approval.value)} to allow it, anything else to refuse",
             default="",
             show_default=False,
         )
         return answer.strip() == approval.value
-    return typer.confirm(
-        stdout.redactor(
-            f"Allow plugin {visible(name)} to use {visible(approval.describe())} "
-            f"({approval.risk.value} risk)?"
-        ),
-        default=False,
+    question = stdout.redactor(
+        f"Allow plugin {visible(name)} to use {visible(approval.describe())} "
+        f"({approval.risk.value} risk)?"
     )
+    return bool(typer.confirm(question, default=False))
 
 
 def _protect(redactor: Redactor) -> Callable[[Config], None]:

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import mido
 
@@ -93,7 +94,7 @@ class _Work:
     """What an event's actions start once it has been announced: jobs for workers (plugin calls,
     native actions) and delays."""
 
-    jobs: list[tuple[Worker, Job | Task]] = field(default_factory=list)
+    jobs: list[tuple[Worker[Any], Job | Task]] = field(default_factory=list)
     later: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
 
 
@@ -202,7 +203,7 @@ class Dispatcher:
         """Queue the jobs and arm the delays; `resumed` work continues an event on a worker's
         thread, which must never wait (see `Worker.resume`)."""
         if resumed:
-            by_worker: dict[Worker, list[Job | Task]] = {}
+            by_worker: dict[Worker[Any], list[Job | Task]] = {}
             for worker, job in work.jobs:
                 by_worker.setdefault(worker, []).append(job)
             for worker, jobs in by_worker.items():

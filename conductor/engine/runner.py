@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mido
 
@@ -330,7 +331,7 @@ class Engine:
             self._watcher.join(timeout=0.5)
         self.host.close()
 
-    def _all_workers(self) -> list[Worker]:
+    def _all_workers(self) -> list[Worker[Any]]:
         return [*self.workers.values(), *self.native.workers()]
 
     def _waiting_for(self) -> list[str]:
@@ -360,7 +361,7 @@ class Engine:
 
     def _report_shutdown(
         self,
-        workers: list[Worker],
+        workers: list[Worker[Any]],
         abandoned: dict[str, int],
         abandoned_delays: int,
         budget_ms: int,

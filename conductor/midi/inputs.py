@@ -119,7 +119,8 @@ def _now_ms() -> float:
 
 def _rtmidi_api(midi: mido.Backend) -> int:
     """The rtmidi API constant of a mido rtmidi backend (`.../UNIX_JACK`), else rtmidi's default."""
-    return getattr(rtmidi, f"API_{midi.api}") if midi.api else rtmidi.API_UNSPECIFIED
+    api: int = getattr(rtmidi, f"API_{midi.api}") if midi.api else rtmidi.API_UNSPECIFIED
+    return api
 
 
 class _Arrivals:

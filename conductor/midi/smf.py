@@ -25,8 +25,8 @@ _SMPTE_FPS = {24: 24.0, 25: 25.0, 29: 29.97, 30: 30.0}
 
 @dataclass(frozen=True)
 class Track:
-    ticks: array  # absolute tick of each entry, ascending
-    events: array  # status | data1 << 8 | data2 << 16, or TEMPO | µs per beat << 8
+    ticks: array[int]  # absolute tick of each entry, ascending
+    events: array[int]  # status | data1 << 8 | data2 << 16, or TEMPO | µs per beat << 8
 
     def entries(self) -> Iterator[tuple[int, int]]:
         return zip(self.ticks, self.events, strict=True)
@@ -137,8 +137,8 @@ class _TrackError(Exception):
 
 def _parse_track(data: bytes, start: int, end: int) -> Track:
     """One MTrk chunk's body, data[start:end]. Hot loop for large files: kept flat."""
-    ticks: array = array("Q")
-    events: array = array("I")
+    ticks: array[int] = array("Q")
+    events: array[int] = array("I")
     add_tick, add_event = ticks.append, events.append
     position, tick, running = start, 0, 0
     while position < end:

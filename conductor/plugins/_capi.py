@@ -229,7 +229,7 @@ class Guest:
         """True when `[0, end)` is inside memory; re-reads the size, which may have grown."""
         if not self.context:
             raise ValueError("guest already closed")
-        size = _memory_data_size(self.context, self._memory)
+        size: int = _memory_data_size(self.context, self._memory)
         if size != self._size:
             self._size = size
             self._view = memoryview((c_ubyte * size).from_address(self._base)).cast("B")

@@ -354,7 +354,7 @@ class EventContext:
         }
 
 
-_encode_string = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_string = json.encoder.encode_basestring
 
 
 def _number(value: int | None) -> str:
