@@ -116,18 +116,8 @@ class Learned:
         return f"fires {self.mapping.where}{described} in mode {self.mode}"
 
     def to_json(self) -> dict[str, Any]:
-        event = self.event
         return {
-            "event": {
-                "type": event.kind.value,
-                "channel": event.channel,
-                "note": event.note,
-                "velocity": event.velocity,
-                "cc": event.cc,
-                "value": event.value,
-                "device": event.device,
-                "source": event.source,
-            },
+            "event": {**self.event.to_json(), "source": self.event.source},
             "trigger": {self.kind: dict(self.fields)},
             "line": self.line,
             "control": self.control.value if self.control else None,

@@ -88,15 +88,7 @@ def _record_json(record: EventRecord) -> dict[str, Any]:
     return {
         "seq": record.seq,
         "time_ms": event.wall_ms,
-        "event": {
-            "type": event.kind.value,
-            "channel": event.channel,
-            "note": event.note,
-            "velocity": event.velocity,
-            "cc": event.cc,
-            "value": event.value,
-            "device": event.device,
-        },
+        "event": event.to_json(),
         "mode": record.mode,
         "mapping": None if record.mapping is None else _mapping_name(record),
         "results": [

@@ -34,6 +34,17 @@ class MidiEvent:
     value: int | None = None
     source: str = ""
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "type": self.kind.value,
+            "channel": self.channel,
+            "note": self.note,
+            "velocity": self.velocity,
+            "cc": self.cc,
+            "value": self.value,
+            "device": self.device,
+        }
+
     def describe(self) -> str:
         if self.kind in (EventKind.NOTE_ON, EventKind.NOTE_OFF):
             return f"{self.kind.value} ch{self.channel} note {self.note} vel {self.velocity}"

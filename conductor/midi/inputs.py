@@ -22,11 +22,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import mido
 import rtmidi
 
+from conductor._owned import Owned
 from conductor._timing import Backoff, wall_ms
 from conductor.errors import ClosedError, PortError, UsageError
 from conductor.midi._chatter import library_chatter_held
@@ -47,7 +47,7 @@ class EndOfInput(Exception):
     """The input has nothing more to give (the replayed file ended)."""
 
 
-class MidiInput(abc.ABC):
+class MidiInput(Owned):
     """What the engine reads events from. Whoever opens one closes it (`close()`, or `with`);
     closing twice is harmless, and receiving from a closed input raises ClosedError."""
 
@@ -90,17 +90,6 @@ class MidiInput(abc.ABC):
         if not self._closed:
             self._closed = True
             self._close()
-
-    def __enter__(self) -> MidiInput:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import tomlkit
-import tomlkit.exceptions
 
-from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
+from conductor._files import locked, write_atomic
+from conductor._toml import read_store
 from conductor.errors import CapabilityError, GrantsError
 from conductor.plugins.capabilities import Capability
 
@@ -45,16 +45,7 @@ class GrantStore:
         self.path = path
 
     def _load(self) -> tomlkit.TOMLDocument:
-        data = read_if_present(self.path, "grants file", TEXT_FILE_LIMIT)
-        if data is None:
-            return tomlkit.document()
-        try:
-            document = tomlkit.parse(data.decode("utf-8"))
-        except (UnicodeDecodeError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise GrantsError(
-                f"{self.path}: grants file is corrupt ({reason}); left untouched"
-            ) from exc
+        document = read_store(self.path, "grants file", GrantsError)
         if not isinstance(document.get("grants", []), list):
             raise GrantsError(f"{self.path}: 'grants' must be an array of tables; left untouched")
         return document

@@ -14,10 +14,10 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import wasmtime
 
+from conductor._owned import Owned
 from conductor.errors import ClosedError, MetadataError, PluginError
 from conductor.plugins import _capi
 from conductor.plugins._ticker import EpochTicker
@@ -45,7 +45,7 @@ _log = logging.getLogger("conductor.plugins")
 _clock = time.monotonic
 
 
-class PluginHost:
+class PluginHost(Owned):
     """Everything plugins share: engine, linker, epoch ticker and module cache.
 
     Create one per process and close it at the end (`close()` or `with`); closing it closes every
@@ -120,17 +120,6 @@ class PluginHost:
         self.ticker.stop()
         self.linker.close()
         self.engine.close()
-
-    def __enter__(self) -> PluginHost:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 @dataclass(slots=True)
@@ -222,7 +211,7 @@ def _release(guest: _capi.Guest, state: InstanceState, registry: dict[int, Insta
     guest.close()
 
 
-class Plugin:
+class Plugin(Owned):
     """A loaded plugin: its module, limits and grants, and at most one warm instance.
 
     Not thread-safe: the engine's per-plugin worker is the only caller, which also keeps the store
@@ -339,17 +328,6 @@ class Plugin:
         self._closed = True
         self._instance = None
         self.host._forget(self)
-
-    def __enter__(self) -> Plugin:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- calls -----------------------------------------------------------------------------
 

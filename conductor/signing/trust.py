@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import tomlkit
-import tomlkit.exceptions
 
-from conductor._files import TEXT_FILE_LIMIT, locked, read_if_present, write_atomic
+from conductor._files import locked, write_atomic
+from conductor._toml import read_store
 from conductor.errors import TrustStoreError
 from conductor.signing._hex import strict_unhex
 from conductor.signing.keys import is_valid_public_key, parse_public_key
@@ -59,16 +59,7 @@ class TrustStore:
         self.path = path
 
     def _load_document(self) -> tomlkit.TOMLDocument:
-        data = read_if_present(self.path, "trust store", TEXT_FILE_LIMIT)
-        if data is None:
-            return tomlkit.document()
-        try:
-            return tomlkit.parse(data.decode("utf-8"))
-        except (UnicodeDecodeError, RecursionError, tomlkit.exceptions.TOMLKitError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-            raise TrustStoreError(
-                f"{self.path}: trust store is corrupt ({reason}); left untouched"
-            ) from exc
+        return read_store(self.path, "trust store", TrustStoreError)
 
     @staticmethod
     def _tables(path: Path, document: tomlkit.TOMLDocument) -> list[object]:
