@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
+from conductor.engine.check import check_config
+from conductor.errors import UntrustedKeyError
 from tests.conftest import Runner
 from tests.hostile._helpers import assert_one_error_line, notes_file
 from tests.plugin_helpers import fixture_path, signed_copy
@@ -85,3 +87,20 @@ def test_plugin_exec_and_install(conductor_cli: Runner, plugins: dict[str, Path]
     assert conductor_cli("plugin", "exec", plugins["unsigned"]).returncode == 1
     assert conductor_cli("plugin", "install", plugins["untrusted"]).returncode == 3
     assert conductor_cli("plugin", "install", plugins["unsigned"]).returncode == 1
+
+
+def test_check_as_a_library_call(tmp_path: Path, plugins: dict[str, Path]) -> None:
+    """`check_config` (what `conductor check` prints) grades the same way, and counts the
+    config's warnings as a failure only under strict."""
+    untrusted = check_config(config(tmp_path, plugins["untrusted"], plugins["other"]))
+    assert untrusted.exit_code == 3 and not untrusted.failed_on_warnings
+    assert [row["ok"] for row in untrusted.plugin_rows()] == [False, False]
+    assert all(isinstance(f.error, UntrustedKeyError) for f in untrusted.findings)
+    mixed = check_config(config(tmp_path, plugins["untrusted"], plugins["unsigned"]))
+    assert mixed.exit_code == 1 and mixed.to_json()["ok"] is False
+    warned = tmp_path / "warned.toml"
+    warned.write_text("[plugins]\nsignature_policy = 'unsigned'\ncolour = 'red'\n")
+    assert check_config(warned).exit_code == 0
+    strict = check_config(warned, strict=True)
+    assert strict.failed_on_warnings and strict.exit_code == 1
+    assert strict.to_json()["warnings"][0]["path"] == "plugins.colour"

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TextIO, cast
+from typing import Annotated, TextIO, cast
 
 import typer
 from rich.markup import escape
@@ -27,17 +27,15 @@ from conductor._redact import Redactor
 from conductor._shell import JsonOption, TrustStoreOption
 from conductor._text import visible
 from conductor.cli._options import ApiOption, PortOption, VirtualOption
-from conductor.engine.actions import label
-from conductor.engine.config import Config, load_config
-from conductor.engine.plugins import load_config_plugins
+from conductor.engine.check import check_config
+from conductor.engine.config import Config
 from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
 from conductor.engine.runner import RunOptions, run_engine
-from conductor.errors import UsageError, overall_exit_code
+from conductor.errors import UsageError
 from conductor.midi.ports import backend, input_names, output_names
 from conductor.paths import module_cache_dir
 from conductor.plugins.capabilities import Risk
 from conductor.plugins.loader import Approval
-from conductor.plugins.runtime import PluginHost
 
 
 def _terminal_prompt(name: str, approval: Approval) -> bool:
@@ -151,74 +149,25 @@ def check_command(
 
     Warnings (unknown keys, values that do nothing) do not fail the check unless --strict;
     mappings that run commands or programs with your rights (Shell, Launch) are pointed out."""
-    loaded_config = load_config(config)
-    _protect(redactor)(loaded_config)
-    with PluginHost(module_cache_dir()) as host:
-        findings = load_config_plugins(host, loaded_config, trust_store, None)
-        for finding in findings:
-            if finding.loaded is not None:
-                finding.loaded.plugin.shutdown()
-    rows: list[dict[str, Any]] = []
-    for finding in findings:
-        path = finding.key[0]
-        if finding.loaded is not None:
-            loaded = finding.loaded
-            rows.append(
-                {
-                    "plugin": loaded.plugin.name,
-                    "path": str(path),
-                    "used_at": finding.where,
-                    "ok": True,
-                    "version": loaded.metadata.version,
-                    "signature": loaded.verdict.status.value,
-                    "granted": sorted(c.value for c in loaded.plugin.granted),
-                    "error": None,
-                }
-            )
-        else:
-            assert finding.error is not None
-            rows.append(
-                {
-                    "plugin": path.name.removesuffix(".wasm"),
-                    "path": str(path),
-                    "used_at": finding.where,
-                    "ok": False,
-                    "error": finding.error.diagnostics(),
-                }
-            )
-    # 3 when every refusal is an untrusted key, as for `run` and `verify` (SPEC §1).
-    code = overall_exit_code(
-        finding.error.exit_code if finding.error is not None else 0 for finding in findings
+    report = check_config(
+        config,
+        trust_store,
+        strict=strict,
+        cache_dir=module_cache_dir(),
+        on_config=_protect(redactor),
     )
-    warnings = [
-        {"path": warning.path, "message": warning.message} for warning in loaded_config.warnings
-    ]
-    if strict and warnings:
-        code = 1
-    user_rights = [
-        {"path": path, "action": label(action)}
-        for path, action in loaded_config.user_rights_actions()
-    ]
-    summary: dict[str, Any] = {
-        "config": str(config),
-        "ok": code == 0,
-        "strict": strict,
-        "modes": [mode.name for mode in loaded_config.modes],
-        "mappings": len(loaded_config.all_mappings()),
-        "plugins": rows,
-        "warnings": warnings,
-        "user_rights": user_rights,
-    }
+    summary = report.to_json()
     if json_output:
         print_json(summary)
     else:
-        verdict = "invalid under --strict" if strict and warnings else "valid config"
+        warnings, rows = summary["warnings"], summary["plugins"]
+        verdict = "invalid under --strict" if report.failed_on_warnings else "valid config"
         stdout.print(
-            f"{escape(str(config))}: {verdict}, {len(loaded_config.modes)} mode(s) "
+            f"{escape(str(config))}: {verdict}, {len(summary['modes'])} mode(s) "
             f"({escape(', '.join(summary['modes']))}), {summary['mappings']} mapping(s)"
             + (f", {len(warnings)} warning(s)" if warnings else "")
         )
-        _print_warnings(warnings, user_rights, strict)
+        _print_warnings(warnings, summary["user_rights"], strict)
         table = Table("plugin", "used at", "status", "version", "signature", "granted")
         for row in rows:
             # Names, versions and errors may carry a plugin's own text: shown on one line, escaped.
@@ -233,8 +182,8 @@ def check_command(
             )
         if rows:
             stdout.print(table)
-    if code:
-        raise typer.Exit(code)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
 def _print_warnings(

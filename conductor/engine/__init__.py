@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from conductor._lazy import exports as _exports
 
 if TYPE_CHECKING:
+    from conductor.engine.check import ConfigCheck, check_config
     from conductor.engine.config import Config, load_config, parse_config
     from conductor.engine.devices import input_specs, resolve_devices
     from conductor.engine.dispatcher import Dispatcher, EventRecord, Reporter
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Config",
+    "ConfigCheck",
     "Dispatcher",
     "Engine",
     "EventRecord",
@@ -35,6 +37,7 @@ __all__ = [
     "RunOptions",
     "Scheduler",
     "TriggerMatcher",
+    "check_config",
     "input_specs",
     "listen",
     "load_config",
@@ -48,6 +51,7 @@ __all__ = [
 __getattr__ = _exports(
     __name__,
     {
+        "check": ("ConfigCheck", "check_config"),
         "config": ("Config", "load_config", "parse_config"),
         "devices": ("input_specs", "resolve_devices"),
         "dispatcher": ("Dispatcher", "EventRecord", "Reporter"),
