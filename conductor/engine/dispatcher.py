@@ -222,6 +222,18 @@ class Dispatcher:
         if finished:
             self.report.finished(record)
 
+    def _recorder(self, record: EventRecord) -> Callable[[CallResult, float], None]:
+        """What a worker calls with a finished call's result: it joins the record, is reported,
+        and releases the record's part."""
+
+        def done(result: CallResult, latency_ms: float) -> None:
+            with record.lock:
+                record.results.append((result, latency_ms))
+            self.report.result(record, result, latency_ms)
+            self._release(record)
+
+        return done
+
     def _note(self, record: EventRecord, text: str) -> None:
         with record.lock:
             record.notes.append(text)
@@ -336,12 +348,7 @@ class Dispatcher:
         with record.lock:
             record.pending += 1
 
-        def done(result: CallResult, latency_ms: float) -> None:
-            with record.lock:
-                record.results.append((result, latency_ms))
-            self.report.result(record, result, latency_ms)
-            self._release(record)
-
+        done = self._recorder(record)
         worker = self.native.worker_for(action)
         task = Task(
             lambda: perform(action, surroundings),
@@ -390,12 +397,7 @@ class Dispatcher:
         with record.lock:
             record.pending += 1
 
-        def done(result: CallResult, latency_ms: float) -> None:
-            with record.lock:
-                record.results.append((result, latency_ms))
-            self.report.result(record, result, latency_ms)
-            self._release(record)
-
+        done = self._recorder(record)
         request = template.render(context)
         undelivered = self._undelivered(record, worker.name)
         work.jobs.append((worker, Job(request, event.time_ms, done, undelivered)))

@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from conductor.plugins.host._state import HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
 from conductor.plugins.network.addresses import Scope, address_scope, peer_scope
-from conductor.plugins.network.patterns import Decision, host_header
+from conductor.plugins.network.patterns import Decision, host_header, split_url
 
 _resolver = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="conductor-dns")
 
@@ -42,6 +42,18 @@ def admit(
         fix = f"add it under [plugins.hosts] {name} = [{json.dumps(pattern)}] in the config"
     state.plugin.log_denial(function, f"{url[:200]}: {reason}", fix)
     raise HostCallError(Code.DENIED, f"{reason} (allow it with: {fix})")
+
+
+def url_parts(document: dict[str, Any], schemes: tuple[str, ...]) -> tuple[str, str, str, int]:
+    """The request's `url` with its scheme, normalized host and port, or INVALID naming what is
+    wrong with it."""
+    url = document.get("url")
+    if not isinstance(url, str):
+        raise HostCallError(Code.INVALID, "url must be a string")
+    try:
+        return (url, *split_url(url, schemes))
+    except ValueError as exc:
+        raise HostCallError(Code.INVALID, str(exc)) from None
 
 
 def is_token(text: str) -> bool:

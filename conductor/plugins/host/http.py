@@ -59,13 +59,7 @@ def parse_request(document: dict[str, Any]) -> HttpRequest:
     method = document.get("method", "GET")
     if not isinstance(method, str) or method.upper() not in METHODS:
         raise HostCallError(Code.INVALID, f"method must be one of {', '.join(sorted(METHODS))}")
-    url = document.get("url")
-    if not isinstance(url, str):
-        raise HostCallError(Code.INVALID, "url must be a string")
-    try:
-        scheme, host, port = split_url(url, ("http", "https"))
-    except ValueError as exc:
-        raise HostCallError(Code.INVALID, str(exc)) from None
+    url, scheme, host, port = _net.url_parts(document, ("http", "https"))
     body: bytes | None = None
     if "body" in document and "body_base64" in document:
         raise HostCallError(Code.INVALID, "give body or body_base64, not both")

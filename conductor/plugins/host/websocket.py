@@ -22,7 +22,6 @@ from conductor._text import visible
 from conductor.plugins.host import _net
 from conductor.plugins.host._state import HostCallError, InstanceState
 from conductor.plugins.host.codes import Code
-from conductor.plugins.network.patterns import split_url
 
 MAX_HANDLES = 4
 MAX_MESSAGE = 1024 * 1024
@@ -51,13 +50,7 @@ class ConnectRequest:
 
 def parse_connect(document: dict[str, Any]) -> ConnectRequest:
     """The `ws_connect` request as the plugin sent it, or INVALID naming what is wrong."""
-    url = document.get("url")
-    if not isinstance(url, str):
-        raise HostCallError(Code.INVALID, "url must be a string")
-    try:
-        scheme, host, port = split_url(url, ("ws", "wss"))
-    except ValueError as exc:
-        raise HostCallError(Code.INVALID, str(exc)) from None
+    url, scheme, host, port = _net.url_parts(document, ("ws", "wss"))
     host_owned = _net.host_owned_values(scheme, host, port, 0)
     host_owned.update(dict.fromkeys(HANDSHAKE_HEADERS, frozenset()))
     headers = _net.parse_headers(document.get("headers", []), host_owned)
