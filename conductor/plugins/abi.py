@@ -33,8 +33,8 @@ _MISSING_HINTS = {
     "execute": " (export execute(ptr: i32, len: i32) -> i32; it receives the request JSON)",
     "alloc": (
         ": the host writes each request into memory from your alloc(size: i32) -> i32; export one "
-        '(Rust: #[no_mangle] pub extern "C" fn alloc(size: i32) -> i32, see README, Writing a '
-        f"plugin), {_SDK_HINT}"
+        '(Rust: #[no_mangle] pub extern "C" fn alloc(size: i32) -> i32, see docs/plugin-authoring.md in the '
+        f"Conductor repository), {_SDK_HINT}"
     ),
 }
 
