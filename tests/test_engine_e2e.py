@@ -15,7 +15,7 @@ import rtmidi
 from conductor.engine.dispatcher import EventRecord, Reporter
 from conductor.engine.runner import Engine, RunOptions
 from tests.conftest import FIXTURES, Runner
-from tests.midi_helpers import RunningConductor, connect
+from tests.midi_helpers import RunningConductor, connect, jack_connections
 from tests.plugin_helpers import PLUGINS
 
 BASIC = """
@@ -223,6 +223,8 @@ class TestOverJack:
             assert running.stop() == 0
 
     def test_send_midi_reaches_another_jack_port(self, jack_server: str, tmp_path: Path) -> None:
+        """The output is opened and connected at start, so the first message sent is not lost
+        to a connection JACK has not made live yet (nor the first event slowed by opening)."""
         receiver = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="tester-synth")
         receiver.open_virtual_port("test-receiver")
         running = RunningConductor(
@@ -230,6 +232,10 @@ class TestOverJack:
         )
         sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="tester-keys")
         try:
+            deadline = time.monotonic() + 10
+            while not jack_connections("tester-synth:test-receiver"):
+                assert time.monotonic() < deadline, "the output was not connected at start"
+                time.sleep(0.05)
             connect(sender, "conductor-in2")
             sender.send_message([0x90, 60, 100])
             event = running.next_event()
@@ -242,6 +248,27 @@ class TestOverJack:
             assert message is not None and message[0] == [0x93, 72, 99]
         finally:
             sender.close_port()
+            receiver.close_port()
+            assert running.stop() == 0
+
+    def test_an_output_missing_at_start_is_named_and_tried_again_on_send(
+        self, jack_server: str, tmp_path: Path
+    ) -> None:
+        config = make_config(tmp_path)
+        config.write_text(config.read_text().replace("test-receiver", "late-receiver"))
+        running = RunningConductor(config, "--virtual", "conductor-in3", "--api", "jack")
+        sender = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="tester-late")
+        receiver = rtmidi.MidiIn(rtmidi.API_UNIX_JACK, name="tester-late-synth")
+        try:
+            running.wait_stderr("late-receiver")
+            running.wait_stderr("tried again when a mapping sends to it")
+            receiver.open_virtual_port("late-receiver")
+            connect(sender, "conductor-in3")
+            sender.send_message([0x90, 60, 100])
+            assert running.next_event()["notes"] == ["sent note_on to late-receiver"]
+        finally:
+            sender.close_port()
+            receiver.close_port()
             assert running.stop() == 0
 
     def test_devices_lists_jack_ports(self, jack_server: str, conductor_cli: Runner) -> None:

@@ -154,12 +154,16 @@ class Engine:
 
     def _replay_outputs(self) -> None:
         """SendMidi during a replay still needs a backend; created only if the config sends MIDI."""
-        sends = any(
-            isinstance(a, SendMidi) for m in self.config.all_mappings() for a in flatten(m.action)
-        )
-        if self.outputs is None and sends:
+        if self.outputs is None and _send_midi_targets(self.config):
             self.midi = backend(self.options.api)
             self.outputs = OutputPorts(self.midi)
+
+    def _open_outputs(self, config: Config) -> None:
+        """Open the outputs the config sends to before its first event needs them."""
+        if self.outputs is None:
+            return
+        for error in self.outputs.open_ahead(sorted(_send_midi_targets(config))):
+            _log.warning("%s; tried again when a mapping sends to it", error.diagnostics())
 
     # -- running -----------------------------------------------------------------------------
 
@@ -167,6 +171,7 @@ class Engine:
         """Listen until a signal, the end of a replay, or the duration; then shut down."""
         source = self.input or self.open_input()
         self._replay_outputs()
+        self._open_outputs(self.config)
         self.dispatcher = Dispatcher(
             self.config,
             self.workers,
@@ -281,6 +286,7 @@ class Engine:
         self._say_inactive(config, self.config)
         self.dispatcher = self.dispatcher.with_config(config, workers)
         self.config, self.workers = config, workers
+        self._open_outputs(config)
         for worker in retired:
             worker.stop()
         if reloaded:
@@ -393,6 +399,16 @@ class Engine:
             _log.warning(
                 "%s: %d event(s) dropped at the input", self.input.name, self.input.dropped
             )
+
+
+def _send_midi_targets(config: Config) -> set[tuple[str, bool]]:
+    """The outputs (port, virtual) that the config's SendMidi actions name."""
+    return {
+        (action.port, action.virtual)
+        for mapping in config.all_mappings()
+        for action in flatten(mapping.action)
+        if isinstance(action, SendMidi)
+    }
 
 
 def _not_loaded(config_path: Path, failed: list[PluginFinding]) -> PluginsNotLoaded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 
 import mido
 
@@ -18,12 +19,28 @@ class OutputPorts:
 
     def send(self, port: str, virtual: bool, message: mido.Message) -> None:
         with self._lock:
-            key = (port, virtual)
-            output = self._ports.get(key)
-            if output is None:
-                output = self._open(port, virtual)
-                self._ports[key] = output
-            output.send(message)
+            self._opened(port, virtual).send(message)
+
+    def open_ahead(self, targets: Iterable[tuple[str, bool]]) -> list[PortError]:
+        """Open these (port, virtual) outputs now, before anything is sent: a port opened on
+        the first send costs that event its latency, and under JACK the connection is only
+        live a cycle later, so the first message would be lost. What cannot be opened yet is
+        returned and tried again on its first send."""
+        failed = []
+        with self._lock:
+            for port, virtual in targets:
+                try:
+                    self._opened(port, virtual)
+                except PortError as exc:
+                    failed.append(exc)
+        return failed
+
+    def _opened(self, port: str, virtual: bool) -> mido.ports.BaseOutput:
+        key = (port, virtual)
+        output = self._ports.get(key)
+        if output is None:
+            output = self._ports[key] = self._open(port, virtual)
+        return output
 
     def _open(self, port: str, virtual: bool) -> mido.ports.BaseOutput:
         try:
