@@ -34,10 +34,11 @@ R = TypeVar("R")
 
 class RedactingConsole(Console):
     """A rich console whose every string (table cells and titles included) is redacted and has
-    its control characters made visible, after markup is parsed and before it is laid out."""
+    its control characters made visible, after markup is parsed and before it is laid out.
+    Emoji shortcodes stay text: a plugin called `:warning:` is shown by that name."""
 
     def __init__(self, redactor: Redactor | None = None, **options: Any) -> None:
-        super().__init__(**options)
+        super().__init__(**{"emoji": False, **options})
         self.redactor = redactor or Redactor()
 
     def render_str(self, text: str, **options: Any) -> Text:

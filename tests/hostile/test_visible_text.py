@@ -117,3 +117,13 @@ def test_signer_names_from_a_signature_file_are_escaped(sign_cli: Runner, tmp_pa
     assert result.returncode == 0, result.stderr
     _assert_no_raw_controls(result.stdout, result.stderr)
     assert "signer:  Eve\\x1b[2J" in result.stdout
+
+
+def test_emoji_shortcodes_in_outside_text_stay_text(conductor_cli: Runner, tmp_path: Path) -> None:
+    """A plugin that calls itself `:white_check_mark:` is shown by that name, not as a tick
+    that could pass for one of our own verdict marks."""
+    wasm = hostile_plugin(b'{"name":"tick","version":"1","description":":white_check_mark: ok"}')
+    result = conductor_cli("plugin", "inspect", write_plugin(tmp_path / "tick.wasm", wasm))
+    assert result.returncode == 0, result.stderr
+    assert ":white_check_mark: ok" in result.stdout
+    assert "\u2705" not in result.stdout
