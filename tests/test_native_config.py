@@ -645,8 +645,12 @@ my-pads = ["Filesystem"]
 spotify = ["Network"]
 [plugins.hosts]
 ghost = ["https://example.org"]
+[plugins.commands]
+my_pad = ["notify-send"]
 [plugins.config.my_pads]
 colour = "red"
+[plugins.config.spotfy]
+client_id = "x"
 [[modes]]
 name = "Default"
 [[modes.mappings]]
@@ -666,5 +670,13 @@ action = { WasmPlugin = { path = "conductor_wasm_spotify.wasm" } }
         ),
         "plugins.hosts.ghost": (
             "no mapping uses a plugin named 'ghost' (plugins used: my_pads, spotify)"
+        ),
+        "plugins.commands.my_pad": (
+            "no mapping uses a plugin named 'my_pad' (plugins used: my_pads, spotify); "
+            "did you mean 'my_pads'?"
+        ),
+        "plugins.config.spotfy": (
+            "no mapping uses a plugin named 'spotfy' (plugins used: my_pads, spotify); "
+            "did you mean 'spotify'?"
         ),
     }
