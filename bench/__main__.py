@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import engine, hostcalls, native, official, runtime, soak
+from bench import engine, hostcalls, native, official, runtime, soak, startup
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 Targets = dict[str, tuple[str, Callable[[dict[str, Any]], bool]]]
@@ -27,6 +27,7 @@ def _sections(soak_events: int) -> dict[str, tuple[Callable[[], dict[str, Any]],
         "official": (official.run, official.TARGETS),
         "native": (native.run, native.TARGETS),
         "soak": (lambda: soak.run(soak_events), soak.TARGETS),
+        "startup": (startup.run, startup.TARGETS),
     }
 
 

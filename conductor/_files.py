@@ -17,8 +17,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from conductor.errors import FileError
 
 LOCK_TIMEOUT_S = 30.0
@@ -33,6 +31,8 @@ def write_target(path: Path) -> Path:
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold the inter-process lock that serialises read-modify-write cycles on `path`."""
+    from filelock import FileLock, Timeout  # only writers pay for it: verify never locks
+
     target = write_target(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.table import Table
 
 from conductor._console import (
     error_line,
@@ -294,6 +293,8 @@ def trust_list(trust_store: TrustStoreOption = None, json_output: JsonOption = F
     if not entries:
         stdout.print(f"no trusted keys in {shown(str(store.path))}")
         return
+    from rich.table import Table  # only this listing draws a table
+
     table = Table("name", "email", "public key", "added", title=shown(str(store.path)))
     for entry in entries:
         table.add_row(shown(entry.name), shown(entry.email), entry.hex, shown(entry.added_at))

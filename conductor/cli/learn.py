@@ -1,4 +1,7 @@
-"""`conductor learn`: press a pad, turn a knob, get the trigger line to paste into a config."""
+"""`conductor learn`: press a pad, turn a knob, get the trigger line to paste into a config.
+
+The engine and MIDI modules are imported where they are used (see `conductor.cli.plugin`).
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,22 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
-import mido
 import typer
 
 from conductor._console import print_json, reports_errors, stderr, stdout
 from conductor._redact import Redactor
 from conductor._shell import JsonOption
 from conductor.cli._options import ApiOption, PortOption, VirtualOption
-from conductor.engine.config import Config, load_config
-from conductor.engine.devices import input_specs, resolve_devices
-from conductor.engine.learn import Learned, Learner, listen
 from conductor.errors import UsageError
-from conductor.midi.inputs import InputSpec, open_input
-from conductor.midi.ports import backend, input_names
+
+if TYPE_CHECKING:
+    import mido
+
+    from conductor.engine.config import Config
+    from conductor.engine.learn import Learned
+    from conductor.midi.inputs import InputSpec
 
 
 def _inputs(
@@ -29,6 +33,10 @@ def _inputs(
 ) -> list[InputSpec]:
     """`--port`/`--virtual`, else the config's devices, else every input port there is (the
     usual MIDI learn: press anything on any controller)."""
+    from conductor.engine.devices import input_specs
+    from conductor.midi.inputs import InputSpec
+    from conductor.midi.ports import input_names
+
     if ports or virtual:
         if config is None:
             return [InputSpec(name) for name in ports] + [
@@ -77,6 +85,12 @@ def learn_command(
     redactor: Redactor,
 ) -> None:
     """MIDI learn: print the trigger for each event as a TOML line ready to paste."""
+    from conductor.engine.config import load_config
+    from conductor.engine.devices import resolve_devices
+    from conductor.engine.learn import Learner, listen
+    from conductor.midi.inputs import open_input
+    from conductor.midi.ports import backend
+
     loaded = load_config(config) if config is not None else None
     if loaded is not None:
         redactor.add(loaded.plugins.all_secrets)

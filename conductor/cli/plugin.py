@@ -1,23 +1,24 @@
-"""`conductor plugin …`: run, inspect, install and grant single plugins (for plugin authors)."""
+"""`conductor plugin …`: run, inspect, install and grant single plugins (for plugin authors).
+
+Each command imports the library it drives in its own body: declaring the commands has to stay
+cheap, since every `conductor` invocation (even `--version`) declares all of them.
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from conductor._console import print_json, reports_errors, shown, stderr, stdout
 from conductor._redact import Redactor
 from conductor._shell import JsonOption, TrustStoreOption
 from conductor._text import visible
 from conductor.cli._options import PolicyOption
-from conductor.engine.config import load_config
-from conductor.engine.plugins import options_for_one
 from conductor.errors import (
     CapabilityError,
     EventSpecError,
@@ -26,29 +27,24 @@ from conductor.errors import (
     PolicyError,
     UsageError,
 )
-from conductor.paths import grants_file, module_cache_dir, plugins_dir, trust_store_path
-from conductor.plugins import installed
-from conductor.plugins.abi import EventContext, RequestTemplate
-from conductor.plugins.bundled import spotify_setup
+from conductor.plugins.bundled import spotify_app
 from conductor.plugins.capabilities import Capability, Risk, parse_all
-from conductor.plugins.execution import Execution, execute_once
-from conductor.plugins.grants import Grant, GrantStore
-from conductor.plugins.inspection import Inspection, inspect_plugin
 from conductor.plugins.limits import MIB
-from conductor.plugins.loader import (
-    resolve_plugin,
-)
 from conductor.plugins.network.patterns import HostPattern
-from conductor.plugins.runtime import PluginHost
-from conductor.plugins.sandbox import LOG_LEVELS
-from conductor.plugins.scaffold import new_plugin
-from conductor.processes import resolve_command
-from conductor.signing import SignaturePolicy, TrustStore
+
+if TYPE_CHECKING:
+    from conductor.plugins.abi import EventContext
+    from conductor.plugins.execution import Execution
+    from conductor.plugins.grants import Grant
+    from conductor.plugins.inspection import Inspection
+    from conductor.signing import SignaturePolicy
 
 app = typer.Typer(help="Run, inspect, install and grant single plugins.", no_args_is_help=True)
 
 
 def _policy(value: str | None) -> SignaturePolicy:
+    from conductor.signing import SignaturePolicy
+
     try:
         return SignaturePolicy.parse(value or "trusted", "--policy")
     except PolicyError as exc:
@@ -64,6 +60,8 @@ def _capabilities(names: list[str] | None) -> frozenset[Capability]:
 
 def _event(spec: str | None) -> EventContext:
     """`--event` as the request's context, stamped now."""
+    from conductor.plugins.abi import EventContext
+
     try:
         return EventContext.from_spec(spec, int(time.time() * 1000), "conductor plugin exec")
     except EventSpecError as exc:
@@ -144,6 +142,13 @@ def exec_command(
     redactor: Redactor,
 ) -> None:
     """Load, verify, initialise and execute a plugin once, then shut it down."""
+    from conductor.engine.config import load_config
+    from conductor.engine.plugins import options_for_one
+    from conductor.paths import module_cache_dir
+    from conductor.plugins.abi import RequestTemplate
+    from conductor.plugins.execution import execute_once
+    from conductor.plugins.loader import resolve_plugin
+
     request = RequestTemplate(_params(params)).render(_event(event))
     approved_hosts = _host_patterns(host)
     path = resolve_plugin(plugin, Path.cwd())
@@ -172,6 +177,8 @@ def exec_command(
 
 
 def _print_execution(done: Execution) -> None:
+    from conductor.plugins.sandbox import LOG_LEVELS
+
     # Everything below but our own labels and numbers is the plugin's (or its signer's) text.
     loaded, result, ended = done.loaded, done.result, done.shutdown
     meta = loaded.metadata
@@ -206,6 +213,11 @@ def inspect_command(
     json_output: JsonOption = False,
 ) -> None:
     """Show imports, exports, ABI, metadata, capabilities and signature status."""
+    from conductor.paths import trust_store_path
+    from conductor.plugins.inspection import inspect_plugin
+    from conductor.plugins.loader import resolve_plugin
+    from conductor.signing import TrustStore
+
     found = inspect_plugin(
         resolve_plugin(plugin, Path.cwd()), TrustStore(trust_store_path(trust_store))
     )
@@ -262,6 +274,10 @@ def install_command(
     json_output: JsonOption = False,
 ) -> None:
     """Verify a plugin, then copy it and its signature into the plugins directory."""
+    from conductor.paths import trust_store_path
+    from conductor.plugins import installed
+    from conductor.signing import TrustStore
+
     done = installed.install(
         plugin, _policy(policy), TrustStore(trust_store_path(trust_store)), force=force
     )
@@ -292,6 +308,14 @@ def list_command(
     json_output: JsonOption = False,
 ) -> None:
     """Installed plugins with version, signer and grants."""
+    from rich.table import Table
+
+    from conductor.paths import grants_file, module_cache_dir, plugins_dir, trust_store_path
+    from conductor.plugins import installed
+    from conductor.plugins.grants import GrantStore
+    from conductor.plugins.runtime import PluginHost
+    from conductor.signing import TrustStore
+
     directory = plugins_dir()
     with PluginHost(module_cache_dir()) as host:
         found = installed.list_installed(
@@ -350,6 +374,12 @@ def grant_command(
     json_output: JsonOption = False,
 ) -> None:
     """Approve capabilities, hosts and commands for a plugin (remembered per plugin name and signing key)."""
+    from conductor.paths import grants_file, trust_store_path
+    from conductor.plugins import installed
+    from conductor.plugins.grants import GrantStore
+    from conductor.processes import resolve_command
+    from conductor.signing import TrustStore
+
     caps = _capabilities(capabilities)
     hosts = _host_patterns(host)
     resolved: dict[str, str] = {}
@@ -399,6 +429,11 @@ def revoke_command(
     json_output: JsonOption = False,
 ) -> None:
     """Withdraw approved capabilities, hosts or commands."""
+    from conductor.paths import grants_file, trust_store_path
+    from conductor.plugins import installed
+    from conductor.plugins.grants import GrantStore
+    from conductor.signing import TrustStore
+
     result = installed.revoke(
         name,
         TrustStore(trust_store_path()),
@@ -425,6 +460,8 @@ def new_command(
     json_output: JsonOption = False,
 ) -> None:
     """Create a plugin project that builds with one command and runs with `plugin exec`."""
+    from conductor.plugins.scaffold import new_plugin
+
     project = new_plugin(name, lang, directory)
     if json_output:
         print_json(
@@ -452,7 +489,7 @@ def setup_command(
     client_id: Annotated[str, typer.Option("--client-id", help="Your Spotify app's client ID.")],
     accounts_base: Annotated[
         str, typer.Option("--accounts-base", help="Authorization server.")
-    ] = spotify_setup.ACCOUNTS,
+    ] = spotify_app.ACCOUNTS,
     port: Annotated[
         int,
         typer.Option(
@@ -460,7 +497,7 @@ def setup_command(
             help="Loopback port of the redirect URI registered in your Spotify app "
             "(http://127.0.0.1:PORT/callback; 0: any free port).",
         ),
-    ] = spotify_setup.CALLBACK_PORT,
+    ] = spotify_app.CALLBACK_PORT,
     no_browser: Annotated[
         bool, typer.Option("--no-browser", help="Only print the address to open.")
     ] = False,
@@ -470,6 +507,8 @@ def setup_command(
     ] = 300,
 ) -> None:
     """Authorize an official plugin once (Spotify: authorization code with PKCE, loopback redirect)."""
+    from conductor.plugins.bundled import spotify_setup
+
     if name != "spotify":
         raise UsageError(f"plugin setup: only spotify needs a set-up step, not {name!r}")
 
@@ -480,5 +519,5 @@ def setup_command(
     typer.echo("Add to your config:\n")
     typer.echo(result.config_lines)
     typer.echo(
-        f'and before `conductor run`: export {spotify_setup.TOKEN_ENV}="$(cat {result.token_file})"'
+        f'and before `conductor run`: export {spotify_app.TOKEN_ENV}="$(cat {result.token_file})"'
     )

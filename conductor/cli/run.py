@@ -1,4 +1,7 @@
-"""`conductor run`, `conductor check` and `conductor devices`."""
+"""`conductor run`, `conductor check` and `conductor devices`.
+
+The engine and MIDI modules are imported where they are used (see `conductor.cli.plugin`).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,10 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, TextIO, cast
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from conductor._console import (
     RedactingConsole,
@@ -27,15 +29,12 @@ from conductor._redact import Redactor
 from conductor._shell import JsonOption, TrustStoreOption
 from conductor._text import visible
 from conductor.cli._options import ApiOption, PortOption, VirtualOption
-from conductor.engine.check import check_config
-from conductor.engine.config import Config
-from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
-from conductor.engine.runner import RunOptions, run_engine
 from conductor.errors import UsageError
-from conductor.midi.ports import backend, input_names, output_names
-from conductor.paths import module_cache_dir
 from conductor.plugins.capabilities import Risk
-from conductor.plugins.loader import Approval
+
+if TYPE_CHECKING:
+    from conductor.engine.config import Config
+    from conductor.plugins.loader import Approval
 
 
 def _terminal_prompt(name: str, approval: Approval) -> bool:
@@ -90,6 +89,9 @@ def run_command(
     redactor: Redactor,
 ) -> None:
     """Listen to MIDI inputs and run the config's mappings until Ctrl-C, the end of a replay or --duration."""
+    from conductor.engine.report import JsonReporter, LineReporter, LiveReporter
+    from conductor.engine.runner import RunOptions, run_engine
+
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format: {log_format!r} is not text or json")
     # --debug (the root option) already lowered the level: keep it.
@@ -149,6 +151,11 @@ def check_command(
 
     Warnings (unknown keys, values that do nothing) do not fail the check unless --strict;
     mappings that run commands or programs with your rights (Shell, Launch) are pointed out."""
+    from rich.table import Table
+
+    from conductor.engine.check import check_config
+    from conductor.paths import module_cache_dir
+
     report = check_config(
         config,
         trust_store,
@@ -193,6 +200,8 @@ def _print_warnings(
     user's rights; everything in them came from the config file, so it is shown escaped."""
     if not warnings and not user_rights:
         return
+    from rich.table import Table
+
     table = Table("where", "finding")
     kind = "[red]error[/]" if strict else "[yellow]warning[/]"
     for warning in warnings:
@@ -208,6 +217,8 @@ def _print_warnings(
 
 def devices_command(api: ApiOption = None, json_output: JsonOption = False) -> None:
     """List MIDI input and output ports."""
+    from conductor.midi.ports import backend, input_names, output_names
+
     midi = backend(api)
     inputs, outputs = input_names(midi), output_names(midi)
     if json_output:

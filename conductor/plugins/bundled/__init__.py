@@ -11,10 +11,13 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conductor._files import read_bytes
 from conductor.errors import ConductorError
-from conductor.signing import DigestManifest, TrustRoots, TrustStore
+
+if TYPE_CHECKING:
+    from conductor.signing import DigestManifest, TrustRoots, TrustStore
 
 __all__ = [
     "ALIASES",
@@ -76,6 +79,8 @@ def path_of(name: str) -> Path | None:
 
 def manifest() -> DigestManifest:
     """The bundled plugins' digests, as a trust root: they load without a signature."""
+    from conductor.signing import DigestManifest  # not needed to find or name the plugins
+
     return DigestManifest(
         directory(), {f"{name}.wasm": digest for name, digest in _manifest().items()}
     )
@@ -83,6 +88,8 @@ def manifest() -> DigestManifest:
 
 def trust_roots(store: TrustStore) -> TrustRoots:
     """What a plugin is verified against: the user's trust store and the bundled manifest."""
+    from conductor.signing import TrustRoots
+
     return TrustRoots(store, manifest())
 
 

@@ -23,11 +23,8 @@ from conductor._files import write_atomic
 from conductor._text import visible
 from conductor.errors import SetupError, UsageError
 from conductor.paths import config_dir
+from conductor.plugins.bundled.spotify_app import ACCOUNTS, CALLBACK_PORT, SCOPES, TOKEN_ENV
 
-ACCOUNTS = "https://accounts.spotify.com"
-SCOPES = "user-read-playback-state user-modify-playback-state user-read-currently-playing user-library-modify"
-TOKEN_ENV = "SPOTIFY_REFRESH_TOKEN"
-CALLBACK_PORT = 8888  # the redirect URI http://127.0.0.1:8888/callback registered with Spotify
 REQUEST_TIMEOUT_S = 10
 EXCHANGE_TIMEOUT_S = 20
 MAX_ANSWER_BYTES = 1024 * 1024
