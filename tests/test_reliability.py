@@ -85,6 +85,31 @@ def test_a_replay_at_full_speed_delivers_every_event(conductor_cli: Runner, tmp_
     assert logged_counts(events, "counter") == list(range(1, 3001))
 
 
+def test_text_lines_come_in_arrival_order_while_a_slower_plugin_finishes_later(
+    conductor_cli: Runner, tmp_path: Path
+) -> None:
+    """A note whose plugin is still running is never printed after the events that came later:
+    each event's line is printed as it arrives, numbered; its results follow under its number."""
+    run = config(tmp_path, mapping(43, plugin("slow")) + mapping(36, plugin("counter")))
+    notes = song(tmp_path / "notes.mid", [(43, 0), (36, 0)] * 100)
+    result = conductor_cli("run", run, "--replay", notes, "--speed", "0")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+
+    def seq(line: str) -> int:
+        return int(line.split(" #")[1].split(" ")[0])
+
+    arrived = [(seq(line), i) for i, line in enumerate(lines) if "| [Test] |" in line]
+    assert [number for number, _ in arrived] == list(range(1, 201))
+    event_line = dict(arrived)
+    finished = [(seq(line), i) for i, line in enumerate(lines) if " -> " in line]
+    assert len(finished) == 200
+    for number, index in finished:
+        assert index > event_line[number], f"the result of #{number} came before its event"
+    # Some slow results did come after the next event's line: the order was put to the test.
+    assert any(index > event_line[number + 1] for number, index in finished if number % 2)
+
+
 def test_a_replay_that_ends_finishes_every_queued_call_however_long_it_takes(
     conductor_cli: Runner, tmp_path: Path
 ) -> None:
