@@ -34,7 +34,7 @@ from conductor.engine.plugins import PluginFinding, load_config_plugins
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker, Worker
-from conductor.errors import ConductorError, PluginsNotLoaded, UsageError
+from conductor.errors import ConductorError, ExitCode, PluginsNotLoaded, UsageError
 from conductor.midi.inputs import EndOfInput, MidiInput, open_input
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
@@ -45,7 +45,6 @@ from conductor.plugins.runtime import PluginHost
 _log = logging.getLogger("conductor.engine")
 RECEIVE_TIMEOUT_S = 0.02
 SHUTDOWN_POLL_S = 0.02
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # a second signal: exit at once
 
 
 @dataclass(frozen=True)
@@ -211,7 +210,7 @@ class Engine:
                 self.stop_requested.set()
                 return
             os.write(2, b"error: interrupted again: exiting at once\n")
-            os._exit(EXIT_CODES.get(signal.Signals(signum), 130))
+            os._exit(ExitCode.for_signal(signum))
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
