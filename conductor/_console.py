@@ -26,7 +26,7 @@ from rich.text import Text
 from conductor import _logging
 from conductor._redact import Redactor
 from conductor._text import visible, visible_json
-from conductor.errors import ConductorError
+from conductor.errors import ConductorError, Interrupted
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -123,7 +123,7 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
                 return command(*args, **kwargs)
             except (typer.Exit, typer.Abort, KeyboardInterrupt):
                 raise
-            except ConductorError as exc:
+            except (ConductorError, Interrupted) as exc:
                 if _debug_enabled(ctx):  # type: ignore[arg-type]
                     _print_traceback()
                 raise fail(exc.diagnostics(), exc.exit_code) from None

@@ -34,11 +34,13 @@ and the error it reports as `cause`, instead of re-stringifying it.
 
 Exceptions that never leave their module (a host function's `HostCallError`, the runtime's
 `_CallError`, a desktop tool's `ToolFailed`, a replay's `EndOfInput`) are control flow, not
-part of this tree.
+part of this tree. Nor is `Interrupted` (SIGINT or SIGTERM stopped the command): like
+KeyboardInterrupt it is a BaseException, so no handler of failures takes it for one.
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterable, Sequence
 from enum import Enum, IntEnum
 from typing import Self
@@ -51,6 +53,14 @@ class ExitCode(IntEnum):
     FAILURE = 1
     USAGE = 2
     UNTRUSTED_KEY = 3  # a valid signature by a key the trust store does not hold
+    INTERRUPTED = 130  # SIGINT (Ctrl-C) stopped the command
+    TERMINATED = 143  # SIGTERM stopped the command
+
+    @classmethod
+    def for_signal(cls, signum: int) -> ExitCode:
+        """How a command that SIGINT or SIGTERM stopped ends: 128 + the signal's number, as a
+        shell reports a process the signal itself ended."""
+        return cls(128 + signum)
 
 
 def overall_exit_code(codes: Iterable[int]) -> int:
@@ -230,3 +240,21 @@ class DesktopError(ConductorError):
 
 class SetupError(ConductorError):
     """An official plugin's set-up (an authorization) did not complete."""
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM stopped the command, inside a plugin's call (`where` names the plugin,
+    `what` the call) or elsewhere. Same one-line `diagnostics()` and `exit_code` as a
+    ConductorError, but a BaseException: raised wherever the signal finds the main thread, it
+    must pass every `except Exception` on its way out."""
+
+    def __init__(self, signum: int, *, where: str = "", what: str = "") -> None:
+        name = signal.Signals(signum).name
+        text = f"{what} interrupted by {name}" if what else f"interrupted by {name}"
+        super().__init__(f"{where}: {text}" if where else text)
+        self.signum = signum
+        self.where = where
+        self.exit_code = ExitCode.for_signal(signum)
+
+    def diagnostics(self) -> str:
+        return str(self)

@@ -13,6 +13,7 @@ from conductor.engine.actions import label
 from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import PluginFinding, load_config_plugins
 from conductor.errors import ExitCode, overall_exit_code
+from conductor.plugins.interrupts import interruptible
 from conductor.plugins.runtime import PluginHost
 
 
@@ -93,11 +94,12 @@ def check_config(
 ) -> ConfigCheck:
     """Load the config at `path` (raises ConfigError when it is invalid), then each of its
     plugins: a plugin that does not load is a finding, not an error. `on_config` is told of the
-    config before any plugin loads (to learn its secrets)."""
+    config before any plugin loads (to learn its secrets). SIGINT or SIGTERM meanwhile raises
+    Interrupted, also from inside a plugin's `init`."""
     config = load_config(path)
     if on_config is not None:
         on_config(config)
-    with PluginHost(cache_dir) as host:
+    with PluginHost(cache_dir, interruptible=True) as host, interruptible(host):
         findings = load_config_plugins(host, config, trust_store, None)
         for finding in findings:
             if finding.loaded is not None:

@@ -6,7 +6,9 @@ Shutdown (SPEC §10): a signal stops the input; queued calls and due delays get
 `shutdown_timeout_ms` to finish; what is left is abandoned with a count, each idle plugin's
 `shutdown` is called, and a worker still stuck in a call is left to the process exit. A replay that
 reaches its end instead finishes every queued call (nothing of a file is lost), unless a signal
-comes; a second signal exits at once.
+comes; a second signal exits at once. A signal while the main thread runs a plugin's `init` (to
+load, or reload) stops that call at once: at load the run ends with Interrupted; a reload is
+abandoned and the shutdown above follows.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import mido
@@ -34,18 +37,18 @@ from conductor.engine.plugins import PluginFinding, load_config_plugins
 from conductor.engine.scheduler import Scheduler
 from conductor.engine.watch import watch_files
 from conductor.engine.workers import PluginWorker, Worker
-from conductor.errors import ConductorError, PluginsNotLoaded, UsageError
+from conductor.errors import ConductorError, ExitCode, Interrupted, PluginsNotLoaded, UsageError
 from conductor.midi.inputs import EndOfInput, MidiInput, open_input
 from conductor.midi.outputs import OutputPorts
 from conductor.midi.ports import backend
 from conductor.paths import grants_file, module_cache_dir, trust_store_path
+from conductor.plugins.interrupts import interrupt, interruptible
 from conductor.plugins.loader import Prompt
 from conductor.plugins.runtime import PluginHost
 
 _log = logging.getLogger("conductor.engine")
 RECEIVE_TIMEOUT_S = 0.02
 SHUTDOWN_POLL_S = 0.02
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # a second signal: exit at once
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,9 @@ class Engine:
         self.stop_requested = threading.Event()
         self.reload_requested = threading.Event()
         self.config: Config = self._load_config()
-        self.host = PluginHost(cache_dir if cache_dir is not None else module_cache_dir())
+        self.host = PluginHost(
+            cache_dir if cache_dir is not None else module_cache_dir(), interruptible=True
+        )
         self.scheduler = Scheduler(clock)
         self.scheduler.start()
         self.workers: dict[PluginKey, PluginWorker] = {}
@@ -203,7 +208,10 @@ class Engine:
                 self.dispatcher.tick(self.clock() * 1000.0)
                 if self.reload_requested.is_set():
                     self.reload_requested.clear()
-                    self.reload()
+                    try:
+                        self.reload()
+                    except Interrupted as exc:  # a signal: the loop ends on stop_requested
+                        _log.warning("reload abandoned: %s", exc.diagnostics())
         finally:
             self.shutdown(finish_queues=finished_input)
 
@@ -211,12 +219,13 @@ class Engine:
         if threading.current_thread() is not threading.main_thread():
             return
 
-        def on_signal(signum: int, _frame: object) -> None:
+        def on_signal(signum: int, frame: FrameType | None) -> None:
             if not self.stop_requested.is_set():
                 self.stop_requested.set()
+                interrupt(self.host, signum, frame)  # a reload's plugin init stops too
                 return
             os.write(2, b"error: interrupted again: exiting at once\n")
-            os._exit(EXIT_CODES.get(signal.Signals(signum), 130))
+            os._exit(ExitCode.for_signal(signum))
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, on_signal)
@@ -243,7 +252,8 @@ class Engine:
         again under the new ones; one that no longer loads is unloaded and reported. An invalid
         config is reported and the running one kept, its plugins still re-evaluated (the stores
         may have changed). Reloads never prompt: `run`'s view owns the terminal, and a revoked
-        approval must not be asked for again at once."""
+        approval must not be asked for again at once. A signal meanwhile stops the plugin `init`
+        it is waiting for, raising Interrupted before anything changed."""
         started = time.perf_counter()
         keep = {key: worker.loaded for key, worker in self.workers.items()}
         try:
@@ -431,10 +441,12 @@ def run_engine(
     report: Reporter,
     on_ready: Callable[[Engine], None] | None = None,
 ) -> Engine:
-    """Load, then listen until done; load errors raise before any port is opened."""
+    """Load, then listen until done; load errors raise before any port is opened, and so does
+    Interrupted on SIGINT or SIGTERM while loading (also from inside a plugin's `init`)."""
     engine = Engine(config_path, options, report)
     try:
-        engine.load_plugins()
+        with interruptible(engine.host):
+            engine.load_plugins()
         engine.open_input()
     except BaseException:
         engine.shutdown()

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import weakref
 from collections.abc import Callable
 from ctypes import c_char_p, c_int32, c_int64, c_size_t, c_ubyte, c_uint64, c_void_p
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 import wasmtime
 from wasmtime import _bindings as bindings
 from wasmtime import _ffi as ffi
+
+from conductor.errors import Interrupted
 
 I32, I64 = "i32", "i64"
 _VALUE_TYPES = {I32: wasmtime.ValType.i32, I64: wasmtime.ValType.i64}
@@ -36,6 +41,11 @@ def _prototype(name: str, restype: Any, *argtypes: Any) -> Any:
 # Host callbacks see the raw value array as int32s: slot k's i32 is at [4k] (16-byte slots), and
 # an i64 result is written as its two halves at [0] and [1].
 _HostCallback = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, ctypes.POINTER(c_int32), c_size_t)
+# A store's epoch deadline callback: (context, data, epochs to run on, how) -> error or NULL.
+_DeadlineCallback = ctypes.CFUNCTYPE(
+    c_size_t, c_void_p, c_void_p, ctypes.POINTER(c_uint64), ctypes.POINTER(ctypes.c_uint8)
+)
+_CONTINUE = 0  # WASMTIME_UPDATE_DEADLINE_CONTINUE
 
 # The per-call functions go through our own handles on the library with no argtypes: ctypes then
 # skips converting arguments (~120 ns of ~290 ns a call), so every argument must be a prebuilt
@@ -57,6 +67,11 @@ _COUNTS = tuple(c_size_t(count) for count in range(3))  # nvalues arguments, pre
 _memory_data = _prototype("wasmtime_memory_data", c_void_p, c_void_p, c_void_p)
 _memory_data_size = _prototype("wasmtime_memory_data_size", c_size_t, c_void_p, c_void_p)
 _caller_context = _prototype("wasmtime_caller_context", c_void_p, c_void_p)
+_error_new = _prototype("wasmtime_error_new", c_void_p, c_char_p)
+_trap_new = _prototype("wasmtime_trap_new", c_void_p, c_char_p, c_size_t)
+_set_deadline_callback = _prototype(
+    "wasmtime_store_epoch_deadline_callback", None, c_void_p, _DeadlineCallback, c_void_p, c_void_p
+)
 _define_unchecked = _prototype(
     "wasmtime_linker_define_func_unchecked",
     c_void_p,
@@ -78,6 +93,12 @@ class CallFailure(Exception):
     def __init__(self, message: str, trap_code: wasmtime.TrapCode | None) -> None:
         super().__init__(message)
         self.trap_code = trap_code
+
+
+class CallInterrupted(CallFailure):
+    """A polled guest call that ended once `stop()` said so (stopped by its poll, or by a host
+    function that Interrupted cut short). A CallFailure to the guest's own side (a host function
+    whose nested `alloc` it stops reports a fault), but the runtime reports it as an interrupt."""
 
 
 class OutOfBounds(Exception):
@@ -119,6 +140,69 @@ class _Values:
 Function = c_void_p  # an exported function's handle for `Guest.call`; false when absent
 
 
+@dataclass(frozen=True)
+class Poll:
+    """How a guest's calls are polled: every `every` epochs, not only at the end of their budget,
+    wasmtime calls back into Python on the calling thread, and the call stops (CallInterrupted)
+    as soon as `stop()` says so.
+
+    When that thread is the main one, Python runs pending signal handlers there, and an exception
+    one raises cannot unwind through wasmtime: it is printed and lost (a Ctrl-C, with the default
+    handler). So only a guest whose owner handles the signals itself, with handlers that raise
+    only `outside_guest` or `in_host_call`, may be polled.
+    """
+
+    every: int
+    stop: Callable[[], bool]
+
+
+# Each polled guest by its store's context, which is the `data` its deadline callback gets.
+_polled: weakref.WeakValueDictionary[int, Guest] = weakref.WeakValueDictionary()
+
+
+def _on_deadline(_context: int | None, key: int | None, delta: Any, kind: Any) -> int:
+    """Every polled store's epoch deadline callback: run on `delta[0]` epochs more, or stop."""
+    try:
+        epochs = _polled[key or 0]._deadline_reached()
+    except BaseException:  # nothing may reach wasmtime; stopping the call is the safe way out
+        epochs = 0
+    if not epochs:
+        return _error_new(b"stopped at its epoch deadline") or 0
+    delta[0] = epochs
+    kind[0] = _CONTINUE
+    return 0
+
+
+_ON_DEADLINE = _DeadlineCallback(_on_deadline)  # lives as long as the module: stores point to it
+
+
+def _innermost(frame: FrameType | None) -> FrameType | None:
+    """The innermost of this module's frames from `frame` outwards, if any."""
+    here = globals()
+    while frame is not None and frame.f_globals is not here:
+        frame = frame.f_back
+    return frame
+
+
+def outside_guest(frame: FrameType | None) -> bool:
+    """Whether a signal handler running at `frame` found its thread outside any guest call."""
+    return _innermost(frame) is None
+
+
+def in_host_call(frame: FrameType | None) -> bool:
+    """Whether a signal handler running at `frame` found its thread in a host function, inside a
+    guest call: an exception raised there ends the guest call (the trampoline turns Interrupted
+    into a trap). Anywhere else inside a guest call — a deadline poll, a wasmtime-py callback
+    (WASI output), the trampoline's own entry before its `try` — it would reach wasmtime, which
+    prints and drops it."""
+    innermost = _innermost(frame)
+    return (
+        innermost is not None
+        and innermost is not frame
+        and innermost.f_code.co_name == "trampoline"
+    )
+
+
 class Guest:
     """One instance as the C API sees it: its exports called with prebuilt arguments, its fuel and
     deadline armed for each call, its memory read and written with every range checked.
@@ -130,9 +214,15 @@ class Guest:
     """
 
     def __init__(
-        self, store: wasmtime.Store, instance: wasmtime.Instance, fuel: int, ticks: int
+        self,
+        store: wasmtime.Store,
+        instance: wasmtime.Instance,
+        fuel: int,
+        ticks: int,
+        poll: Poll | None = None,
     ) -> None:
-        """`fuel` and `ticks` (epochs) are the budget `arm` gives every call."""
+        """`fuel` and `ticks` (epochs) are the budget `arm` gives every call; with `poll`, the
+        epochs go in steps of `poll.every` (see `Poll`)."""
         self._store: wasmtime.Store | None = store
         self._exports = instance.exports(store)  # keeps the export objects whose addresses we use
         self.context: int = ctypes.cast(store._context(), c_void_p).value or 0
@@ -147,12 +237,21 @@ class Guest:
         self._budget = fuel
         self.spent = 0  # fuel the last `run` spent
         self._fuel_budget = c_uint64(fuel)
-        self._ticks = c_uint64(ticks)
+        self._poll = poll
+        # The epochs to a call's first deadline, and those left after it (wasmtime stops a call at
+        # its deadline unless `_deadline_reached` moves it on).
+        self._ticks = c_uint64(min(ticks, poll.every) if poll else ticks)
+        self._after_first = ticks - self._ticks.value
+        self._ticks_left = 0
+        self._timed_out = False  # `_deadline_reached` stopped the call at its budget's end
         self._fuel = c_uint64()
         self._fuel_address = c_void_p(ctypes.addressof(self._fuel))
         self._calls = _Values()
         self._nested = _Values()  # for alloc, which host functions call while execute runs
         self._alloc = self.function("alloc")
+        if poll is not None:
+            _polled[self.context] = self
+            _set_deadline_callback(store.ptr(), _ON_DEADLINE, self.context, None)
 
     def function(self, name: str) -> Function:
         """The handle of exported function `name` for `call`; false when there is none."""
@@ -165,6 +264,7 @@ class Guest:
         """Refill fuel to the budget and set the deadline the budget's ticks from now."""
         _set_fuel(self._context, self._fuel_budget)
         _set_epoch_deadline(self._context, self._ticks)
+        self._ticks_left = self._after_first
 
     def fuel_used(self) -> int:
         """Fuel spent since the last `arm`."""
@@ -182,7 +282,7 @@ class Guest:
             self._context, func, values.address, _COUNTS[nvalues], values.trap_address
         )
         if error or values.trap:
-            raise values.failure(error)
+            raise self._failure(values, error)
         return i32[0]
 
     def run(self, func: Function, pointer: int, data: bytes, armed: bool = False) -> int:
@@ -194,6 +294,7 @@ class Guest:
         if not armed:
             _set_fuel(context, self._fuel_budget)
             _set_epoch_deadline(context, self._ticks)
+            self._ticks_left = self._after_first
         size = len(data)
         end = pointer + size
         if end > self._size and not self._covers(end):
@@ -207,7 +308,7 @@ class Guest:
         _get_fuel(context, self._fuel_address)
         self.spent = self._budget - self._fuel.value
         if error or values.trap:
-            raise values.failure(error)
+            raise self._failure(values, error)
         return i32[0]
 
     def call_i64(self, func: Function) -> int:
@@ -217,8 +318,32 @@ class Guest:
             self._context, func, values.address, _COUNTS[1], values.trap_address
         )
         if error or values.trap:
-            raise values.failure(error)
+            raise self._failure(values, error)
         return values.i64[0]
+
+    def _deadline_reached(self) -> int:
+        """A polled call is at its epoch deadline: the epochs to its next one, or 0 to stop it
+        (`stop()` says so, or its budget is spent)."""
+        assert self._poll is not None
+        if self._poll.stop():
+            return 0
+        if not self._ticks_left:
+            self._timed_out = True
+            return 0
+        epochs = min(self._ticks_left, self._poll.every)
+        self._ticks_left -= epochs
+        return epochs
+
+    def _failure(self, values: _Values, error: int | None) -> CallFailure:
+        """What ended a failed call: for a polled one an interrupt, or the end of its budget
+        (reported as wasmtime reports a deadline without a callback); else its trap or error."""
+        failure = values.failure(error)
+        timed_out, self._timed_out = self._timed_out, False
+        if self._poll is not None and self._poll.stop():
+            return CallInterrupted(str(failure), None)
+        if timed_out:
+            return CallFailure(str(failure), wasmtime.TrapCode.INTERRUPT)
+        return failure
 
     # -- memory ----------------------------------------------------------------------------
 
@@ -262,7 +387,7 @@ class Guest:
             self._context, self._alloc, values.address, _COUNTS[1], values.trap_address
         )
         if error or values.trap:
-            raise values.failure(error)
+            raise self._failure(values, error)
         pointer = values.i32[0] & _U32
         if pointer == 0 and size:
             raise AllocFailure(f"alloc returned 0 for a {size}-byte {what} (allocation failure)")
@@ -347,6 +472,8 @@ class HostImports:
                 result = handler(_caller_context(caller), *[values[slot] for slot in slots])
                 if not low <= result < high:
                     result = failure
+            except Interrupted:  # a signal: the guest call ends here, as a trap
+                return _trap_new(b"interrupted", 11) or 0
             except BaseException:  # the last line of defence: handlers catch their own
                 _log.exception("host function %s failed", where)
                 result = failure

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conductor.plugins.interrupts import interruptible
 from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin
 from conductor.plugins.runtime import CallResult, PluginHost
 
@@ -49,8 +50,9 @@ def execute_once(
     path: Path, request: bytes, options: LoadOptions, cache_dir: Path | None
 ) -> Execution:
     """Load (verify, compile, init) the plugin at `path` under `options`, call `execute` with
-    `request`, then `shutdown`; raises a ConductorError when it cannot be loaded."""
-    with PluginHost(cache_dir) as host:
+    `request`, then `shutdown`; raises a ConductorError when it cannot be loaded, Interrupted on
+    SIGINT or SIGTERM (also from inside the plugin)."""
+    with PluginHost(cache_dir, interruptible=True) as host, interruptible(host):
         loaded = load_plugin(host, path, options)
         result = loaded.plugin.execute(request)
         ended = loaded.plugin.shutdown()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import threading
 import time
 import weakref
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from pathlib import Path
 import wasmtime
 
 from conductor._owned import Owned
-from conductor.errors import ClosedError, MetadataError, PluginError
+from conductor.errors import ClosedError, Interrupted, MetadataError, PluginError
 from conductor.plugins import _capi
 from conductor.plugins._ticker import EpochTicker
 from conductor.plugins.abi import (
@@ -37,12 +38,14 @@ from conductor.plugins.limits import Limits
 from conductor.plugins.sandbox import CapturedOutput, OutputCapture, wasi_config
 
 EPOCH_TICK_MS = 5
+INTERRUPT_POLL_MS = 50  # how soon an interruptible host's call on the main thread sees interrupt()
 MAX_WASM_STACK = 512 * 1024
 MIN_REQUEST_BUFFER = 256  # a kept request buffer grows in powers of two from here
 _log = logging.getLogger("conductor.plugins")
 # One clock for a call's wall time and its deadline, which host functions compare with
 # time.monotonic(): one read per call instead of two.
 _clock = time.monotonic
+_MAIN_THREAD = threading.main_thread().ident
 
 
 class PluginHost(Owned):
@@ -51,9 +54,14 @@ class PluginHost(Owned):
     Create one per process and close it at the end (`close()` or `with`); closing it closes every
     plugin made on it (see `Plugin.close`). A call still running then keeps its store until it
     returns, but no longer has a wall-clock deadline (fuel still bounds it).
+
+    An `interruptible` host's calls poll (`_capi.Poll`) so that `interrupt()` can stop the one
+    the main thread is making: only for an owner that handles SIGINT and SIGTERM itself, with
+    handlers that call `interrupt()` and never raise inside a guest call (`interruptible()` in
+    conductor.plugins.interrupts installs such handlers for a block).
     """
 
-    def __init__(self, cache_dir: Path | None = None) -> None:
+    def __init__(self, cache_dir: Path | None = None, *, interruptible: bool = False) -> None:
         self.engine = wasmtime.Engine(_capi.engine_config(MAX_WASM_STACK))
         self.host_functions = HostLinker()
         self.linker = wasmtime.Linker(self.engine)
@@ -65,6 +73,12 @@ class PluginHost(Owned):
         )
         self.cache = ModuleCache(cache_dir, fingerprint)
         self.ticker = EpochTicker(self.engine, EPOCH_TICK_MS)
+        self.interrupted: int | None = None  # the signal `interrupt` was called for
+        self.poll = (
+            _capi.Poll(INTERRUPT_POLL_MS // EPOCH_TICK_MS, self._stops_call)
+            if interruptible
+            else None
+        )
         self._plugins: weakref.WeakSet[Plugin] = weakref.WeakSet()
         self._closed = False
 
@@ -98,6 +112,18 @@ class PluginHost(Owned):
             raise PluginError(f"{name}: not a valid WebAssembly module: {first_line}") from None
         self.cache.store(module, digest)
         return module, False
+
+    def interrupt(self, signum: int) -> None:
+        """Stop the call the main thread is making, within INTERRUPT_POLL_MS, and any it makes
+        later: each raises Interrupted. For a handler of `signum`: Python runs those on the main
+        thread only, between bytecodes, so while that thread is inside a guest call nothing else
+        can stop it before its deadline. Calls on other threads (the engine's workers) go on
+        under their own limits. Needs an interruptible host."""
+        if self.interrupted is None:
+            self.interrupted = signum
+
+    def _stops_call(self) -> bool:
+        return self.interrupted is not None and threading.get_ident() == _MAIN_THREAD
 
     def inspect(self, module: wasmtime.Module) -> ModuleAbi:
         return inspect_module(module, self.host_functions.signatures())
@@ -263,6 +289,9 @@ class Plugin(Owned):
         except _CallError as exc:
             instance.close()
             raise PluginError(f"{self.name}: init failed: {exc}") from None
+        except Interrupted:
+            instance.close()
+            raise
         self._instance = instance
         return self.metadata
 
@@ -305,6 +334,9 @@ class Plugin(Owned):
                 returns_code = bool(self.abi.shutdown_returns_code)
                 result = guest.call(func, 1 if returns_code else 0)
                 code = result if returns_code else 0
+        except _capi.CallInterrupted:
+            self.discard()
+            raise self._interrupted("shutdown") from None
         except _capi.CallFailure as failure:
             error = f"shutdown failed: {self._describe(failure, instance)}"
         fuel = guest.fuel_used()
@@ -332,7 +364,8 @@ class Plugin(Owned):
     # -- calls -----------------------------------------------------------------------------
 
     def execute(self, request: bytes) -> CallResult:
-        """Run `execute` once with `request` (UTF-8 JSON); never raises for plugin misbehaviour.
+        """Run `execute` once with `request` (UTF-8 JSON); never raises for plugin misbehaviour
+        (an interrupt is none: it raises Interrupted).
 
         The hot path: per call only what the call needs (refuel, deadline, copy, call, fuel
         read); a plugin that exports `dealloc` gets its request in the buffer kept from the
@@ -367,6 +400,9 @@ class Plugin(Owned):
             fuel = guest.spent
             if state.discard_reason:
                 raise _CallError(state.discard_reason)
+        except _capi.CallInterrupted:
+            self.discard()
+            raise self._interrupted("execute") from None
         except _capi.CallFailure as failure:
             code, error = None, f"{self.name}: {self._describe(failure, instance)}"
             fuel = guest.fuel_used()
@@ -423,7 +459,7 @@ class Plugin(Owned):
             store.set_fuel(self.limits.max_fuel)
             store.set_epoch_deadline(self._ticks)
             instance = self.host.linker.instantiate(store, self.module)
-            guest = _capi.Guest(store, instance, self.limits.max_fuel, self._ticks)
+            guest = _capi.Guest(store, instance, self.limits.max_fuel, self._ticks, self.host.poll)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
             store.close()
             raise PluginError(
@@ -464,6 +500,8 @@ class Plugin(Owned):
                 packed = guest.call_i64(init) & 0xFFFFFFFFFFFFFFFF
             else:
                 guest.call(init, 0)
+        except _capi.CallInterrupted:
+            raise self._interrupted("init") from None
         except _capi.CallFailure as failure:
             raise _CallError(self._describe(failure, instance)) from None
         finally:
@@ -485,6 +523,10 @@ class Plugin(Owned):
             return parse_metadata(data, self.name)
         except MetadataError as exc:
             raise _CallError(str(exc)) from None
+
+    def _interrupted(self, call: str) -> Interrupted:
+        assert self.host.interrupted is not None  # only interrupt() stops a call
+        return Interrupted(self.host.interrupted, where=self.name, what=call)
 
     def _describe(self, failure: _capi.CallFailure, instance: _Instance) -> str:
         reason = self._describe_trap(failure.trap_code, str(failure))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import wasmtime
 
+from conductor.errors import Interrupted
 from conductor.plugins import _capi
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host import _state, http, system, websocket
@@ -110,6 +111,8 @@ class HostLinker:
             except (_state.HostCallError, _state.GuestFault) as failure:
                 state.last_error = state.plugin.redact(f"{name}: {failure}")
                 return failure.code
+            except Interrupted:  # a signal: the trampoline ends the guest call for it
+                raise
             except BaseException as exc:  # never let anything reach wasmtime
                 state.last_error = state.plugin.redact(
                     f"{name}: host error: {type(exc).__name__}: {exc}"
