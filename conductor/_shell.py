@@ -18,6 +18,7 @@ import typer
 
 from conductor import __version__
 from conductor._logging import configure as configure_logging
+from conductor.errors import ExitCode
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 TrustStoreOption = Annotated[
@@ -78,7 +79,7 @@ def run_and_exit(app: typer.Typer) -> NoReturn:
             print(exc.code, file=sys.stderr)
             code = 1
     except KeyboardInterrupt:
-        code = 130
+        code = ExitCode.INTERRUPTED
     finally:
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
