@@ -1,3 +1,3 @@
-from conductor.cli import main
+from conductor._entry import conductor
 
-main()
+conductor()

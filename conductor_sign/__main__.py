@@ -1,3 +1,3 @@
-from conductor_sign.cli import main
+from conductor._entry import conductor_sign
 
-main()
+conductor_sign()

@@ -6,7 +6,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ from conductor._files import (
     read_bytes,
     write_atomic,
 )
-from conductor._shell import JsonOption, TrustStoreOption, make_app, run_and_exit
+from conductor._shell import JsonOption, TrustStoreOption, make_app
 from conductor.errors import FileError, KeyFileError, UsageError, overall_exit_code
 from conductor.paths import trust_store_path
 from conductor.signing import (
@@ -315,7 +315,3 @@ def trust_remove(
         print_json({"removed": _entry_json(entry), "trust_store": str(store.path)})
     else:
         stdout.print(f"removed {entry.hex} ({shown(entry.name)}) from {shown(str(store.path))}")
-
-
-def main() -> NoReturn:
-    run_and_exit(app)

@@ -6,6 +6,7 @@ call's own 30 s wall-clock limit. Real processes, real signals, plugins built he
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -238,3 +239,26 @@ def test_interrupt_stops_the_main_threads_call_and_leaves_the_others_to_their_li
     # The call on the other thread polled too, and still ran to its own limit.
     assert [type(exc) for exc in other] == [PluginError]
     assert "timed out: wall-clock limit of 1500 ms exceeded" in str(other[0])
+
+
+def test_ctrl_c_while_the_app_is_still_being_imported_exits_130_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """The entry point imports the app itself, so a Ctrl-C in the first tens of milliseconds
+    (while Typer, rich and the commands are imported) ends like any other. The app here takes
+    its time to import, so the signal surely lands during the import."""
+    (tmp_path / "slow_app.py").write_text(
+        "import sys, time\nprint('importing', file=sys.stderr, flush=True)\ntime.sleep(30)\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from conductor._entry import start; start('slow_app')"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), *sys.path])},
+    )
+    assert process.stderr is not None
+    assert process.stderr.readline() == "importing\n"
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=10)
+    assert process.returncode == ExitCode.INTERRUPTED
+    assert rest == ""
