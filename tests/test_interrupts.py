@@ -262,3 +262,29 @@ def test_ctrl_c_while_the_app_is_still_being_imported_exits_130_without_a_traceb
     _, rest = process.communicate(timeout=10)
     assert process.returncode == ExitCode.INTERRUPTED
     assert rest == ""
+
+
+@pytest.mark.parametrize("command", ["inspect", "list"])
+def test_ctrl_c_stops_inspect_and_list_inside_a_plugins_init(tmp_path: Path, command: str) -> None:
+    """These run `init` under the default limits: a loop that keeps calling the host spends
+    little fuel, so only the 5 s wall-clock limit would end it. Nothing is printed before
+    `init` runs, so the signal comes after a fixed wait: during compilation, it stops the
+    command just as well."""
+    installed = Path(os.environ["HOME"]) / ".conductor" / "wasm-plugins"
+    installed.mkdir(parents=True)
+    path = plugin(installed, "spin_init", module(init=LOOP_CALLING_THE_HOST))
+    args = ["plugin", "inspect", path] if command == "inspect" else ["plugin", "list"]
+    args += ["--policy", "unsigned"] if command == "list" else []
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conductor", *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert time.monotonic() - started < 2.5, stderr  # the wall-clock limit would be > 3.5 s

@@ -313,11 +313,11 @@ def list_command(
     from conductor.paths import grants_file, module_cache_dir, plugins_dir, trust_store_path
     from conductor.plugins import installed
     from conductor.plugins.grants import GrantStore
-    from conductor.plugins.runtime import PluginHost
+    from conductor.plugins.interrupts import main_thread_host
     from conductor.signing import TrustStore
 
     directory = plugins_dir()
-    with PluginHost(module_cache_dir()) as host:
+    with main_thread_host(module_cache_dir()) as host:
         found = installed.list_installed(
             host,
             _policy(policy),

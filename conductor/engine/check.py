@@ -13,8 +13,7 @@ from conductor.engine.actions import label
 from conductor.engine.config import Config, load_config
 from conductor.engine.plugins import PluginFinding, load_config_plugins
 from conductor.errors import ExitCode, overall_exit_code
-from conductor.plugins.interrupts import interruptible
-from conductor.plugins.runtime import PluginHost
+from conductor.plugins.interrupts import main_thread_host
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ def check_config(
     config = load_config(path)
     if on_config is not None:
         on_config(config)
-    with PluginHost(cache_dir, interruptible=True) as host, interruptible(host):
+    with main_thread_host(cache_dir) as host:
         findings = load_config_plugins(host, config, trust_store, None)
         for finding in findings:
             if finding.loaded is not None:

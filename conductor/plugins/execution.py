@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conductor.plugins.interrupts import interruptible
+from conductor.plugins.interrupts import main_thread_host
 from conductor.plugins.loader import LoadedPlugin, LoadOptions, load_plugin
-from conductor.plugins.runtime import CallResult, PluginHost
+from conductor.plugins.runtime import CallResult
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def execute_once(
     """Load (verify, compile, init) the plugin at `path` under `options`, call `execute` with
     `request`, then `shutdown`; raises a ConductorError when it cannot be loaded, Interrupted on
     SIGINT or SIGTERM (also from inside the plugin)."""
-    with PluginHost(cache_dir, interruptible=True) as host, interruptible(host):
+    with main_thread_host(cache_dir) as host:
         loaded = load_plugin(host, path, options)
         result = loaded.plugin.execute(request)
         ended = loaded.plugin.shutdown()

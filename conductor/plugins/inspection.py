@@ -16,6 +16,7 @@ from conductor.plugins import bundled
 from conductor.plugins.abi import HOST_MODULE, Import, Metadata, ModuleAbi
 from conductor.plugins.capabilities import Capability
 from conductor.plugins.host import HOST_FUNCTIONS
+from conductor.plugins.interrupts import main_thread_host
 from conductor.plugins.limits import Limits
 from conductor.plugins.loader import plugin_name
 from conductor.plugins.runtime import Plugin, PluginHost
@@ -113,7 +114,7 @@ def inspect_plugin(path: Path, store: TrustStore) -> Inspection:
     name = plugin_name(path)
     checked = verify_file(path, SignaturePolicy.TRUSTED, bundled.trust_roots(store))
     wasm = checked.data
-    with PluginHost(None) as host:
+    with main_thread_host(None) as host:
         module, _ = host.compile(name, wasm, hashlib.sha256(wasm).digest())
         abi = host.inspect(module)
         metadata, error = None, None

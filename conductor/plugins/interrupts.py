@@ -12,6 +12,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 from conductor.errors import Interrupted
@@ -53,3 +54,11 @@ def interruptible(host: PluginHost) -> Iterator[None]:
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
     if host.interrupted is not None:  # it came while no call could raise it
         raise Interrupted(host.interrupted)
+
+
+@contextlib.contextmanager
+def main_thread_host(cache_dir: Path | None) -> Iterator[PluginHost]:
+    """A plugin host for a command that calls plugins on its main thread (`check`, `plugin
+    exec`, `inspect`, `list`): SIGINT or SIGTERM stops the call at once and raises Interrupted."""
+    with PluginHost(cache_dir, interruptible=True) as host, interruptible(host):
+        yield host
