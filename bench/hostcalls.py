@@ -138,7 +138,7 @@ def run() -> dict[str, Any]:
         instance = plugin._instance
         assert instance is not None
         store, exports, state = instance.store, instance.exports, instance.state
-        state.deadline = time.monotonic() + 600
+        instance.guest.deadline = time.monotonic() + 600
 
         def run_log(n: int) -> None:
             exports["run_log"](store, n)

@@ -6,6 +6,7 @@ call's own 30 s wall-clock limit. Real processes, real signals, plugins built he
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -288,3 +289,45 @@ def test_ctrl_c_stops_inspect_and_list_inside_a_plugins_init(tmp_path: Path, com
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert time.monotonic() - started < 2.5, stderr  # the wall-clock limit would be > 3.5 s
+
+
+def test_a_polled_call_keeps_its_wall_clock_limit_across_a_slow_host_call(
+    tmp_path: Path,
+) -> None:
+    """Polling moves a call's epoch deadline on in steps; the time it spent inside a host
+    function (here a `log` whose handler takes 3 s) still counts against its limit. With the
+    steps counted instead of the clock, the call would run about 2 s more after the host call."""
+    path = plugin(
+        tmp_path,
+        "slow_log",
+        module(execute=f"(drop (call $log (i32.const 2) (i32.const 0) (i32.const 4))) {LOOP}"),
+    )
+
+    class Slow(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "spin":
+                time.sleep(3)
+
+    logger = logging.getLogger("conductor.plugin")
+    handler, level = Slow(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        with PluginHost(None, interruptible=True) as host:
+            loaded = _load(host, path, timeout_ms=2000)
+            done: list[tuple[float, str | None]] = []
+
+            def call() -> None:  # off the main thread, as the engine's workers call
+                started = time.monotonic()
+                result = loaded.plugin.execute(b"{}")
+                done.append((time.monotonic() - started, result.error))
+
+            worker = threading.Thread(target=call)
+            worker.start()
+            worker.join()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    elapsed, error = done[0]
+    assert error is not None and "wall-clock limit of 2000 ms exceeded" in error
+    assert elapsed < 4.0, elapsed  # the host call ends at 3 s; the limit was already spent

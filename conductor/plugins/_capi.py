@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
+import time
 import weakref
 from collections.abc import Callable
 from ctypes import c_char_p, c_int32, c_int64, c_size_t, c_ubyte, c_uint64, c_void_p
@@ -153,6 +155,7 @@ class Poll:
     """
 
     every: int
+    tick_s: float  # how long an epoch lasts
     stop: Callable[[], bool]
 
 
@@ -222,7 +225,7 @@ class Guest:
         poll: Poll | None = None,
     ) -> None:
         """`fuel` and `ticks` (epochs) are the budget `arm` gives every call; with `poll`, the
-        epochs go in steps of `poll.every` (see `Poll`)."""
+        epochs go in steps of `poll.every` (see `Poll`) until `deadline`."""
         self._store: wasmtime.Store | None = store
         self._exports = instance.exports(store)  # keeps the export objects whose addresses we use
         self.context: int = ctypes.cast(store._context(), c_void_p).value or 0
@@ -240,9 +243,10 @@ class Guest:
         self._poll = poll
         # The epochs to a call's first deadline, and those left after it (wasmtime stops a call at
         # its deadline unless `_deadline_reached` moves it on).
+        # A polled call's epoch deadline comes every `poll.every` epochs, and `deadline` (the
+        # clock, not a count of those steps: time in host functions counts too) ends it.
         self._ticks = c_uint64(min(ticks, poll.every) if poll else ticks)
-        self._after_first = ticks - self._ticks.value
-        self._ticks_left = 0
+        self.deadline = 0.0  # time.monotonic() at which the current call's budget ends
         self._timed_out = False  # `_deadline_reached` stopped the call at its budget's end
         self._fuel = c_uint64()
         self._fuel_address = c_void_p(ctypes.addressof(self._fuel))
@@ -264,7 +268,6 @@ class Guest:
         """Refill fuel to the budget and set the deadline the budget's ticks from now."""
         _set_fuel(self._context, self._fuel_budget)
         _set_epoch_deadline(self._context, self._ticks)
-        self._ticks_left = self._after_first
 
     def fuel_used(self) -> int:
         """Fuel spent since the last `arm`."""
@@ -294,7 +297,6 @@ class Guest:
         if not armed:
             _set_fuel(context, self._fuel_budget)
             _set_epoch_deadline(context, self._ticks)
-            self._ticks_left = self._after_first
         size = len(data)
         end = pointer + size
         if end > self._size and not self._covers(end):
@@ -323,16 +325,16 @@ class Guest:
 
     def _deadline_reached(self) -> int:
         """A polled call is at its epoch deadline: the epochs to its next one, or 0 to stop it
-        (`stop()` says so, or its budget is spent)."""
-        assert self._poll is not None
-        if self._poll.stop():
+        (`stop()` says so, or `deadline` has passed)."""
+        poll = self._poll
+        assert poll is not None
+        if poll.stop():
             return 0
-        if not self._ticks_left:
+        left_s = self.deadline - time.monotonic()
+        if left_s <= 0:
             self._timed_out = True
             return 0
-        epochs = min(self._ticks_left, self._poll.every)
-        self._ticks_left -= epochs
-        return epochs
+        return min(poll.every, math.ceil(left_s / poll.tick_s))
 
     def _failure(self, values: _Values, error: int | None) -> CallFailure:
         """What ended a failed call: for a polled one an interrupt, or the end of its budget

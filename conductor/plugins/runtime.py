@@ -75,7 +75,7 @@ class PluginHost(Owned):
         self.ticker = EpochTicker(self.engine, EPOCH_TICK_MS)
         self.interrupted: int | None = None  # the signal `interrupt` was called for
         self.poll = (
-            _capi.Poll(INTERRUPT_POLL_MS // EPOCH_TICK_MS, self._stops_call)
+            _capi.Poll(INTERRUPT_POLL_MS // EPOCH_TICK_MS, EPOCH_TICK_MS / 1000, self._stops_call)
             if interruptible
             else None
         )
@@ -391,7 +391,7 @@ class Plugin(Owned):
                 raise _CallError(
                     f"request of {size} bytes is over the {self._max_request}-byte limit"
                 )
-            state.deadline = started + self._timeout_s
+            guest.deadline = started + self._timeout_s
             if size <= instance.capacity:
                 code = guest.run(instance.execute, instance.buffer, request)
             else:  # arms, then allocs: alloc and execute share the call's budget
@@ -441,7 +441,7 @@ class Plugin(Owned):
     def _arm(self, instance: _Instance) -> None:
         """Refill fuel and arm the wall-clock deadline: every call starts with the full budget."""
         instance.guest.arm()
-        instance.state.deadline = time.monotonic() + self._timeout_s
+        instance.guest.deadline = time.monotonic() + self._timeout_s
 
     def _new_instance(self) -> _Instance:
         self.host._check_open()

@@ -47,7 +47,6 @@ class InstanceState:
     plugin: PluginContext
     guest: _capi.Guest
     capture: OutputCapture
-    deadline: float = 0.0  # time.monotonic() at which the current call's budget ends
     last_error: str = ""
     discard_reason: str = ""
     nested_answers: int = 0  # answers being written, one inside another's alloc
@@ -57,6 +56,11 @@ class InstanceState:
     @property
     def name(self) -> str:
         return self.plugin.name
+
+    @property
+    def deadline(self) -> float:
+        """time.monotonic() at which the current call's budget ends (the guest's, one value)."""
+        return self.guest.deadline
 
     # -- guest memory ----------------------------------------------------------------------
 
