@@ -93,8 +93,8 @@ def check_config(
 ) -> ConfigCheck:
     """Load the config at `path` (raises ConfigError when it is invalid), then each of its
     plugins: a plugin that does not load is a finding, not an error. `on_config` is told of the
-    config before any plugin loads (to learn its secrets). SIGINT or SIGTERM meanwhile raises
-    Interrupted, also from inside a plugin's `init`."""
+    config before any plugin loads (to learn its secrets). SIGINT or SIGTERM while the plugins
+    load raises Interrupted, also from inside a plugin's `init`."""
     config = load_config(path)
     if on_config is not None:
         on_config(config)

@@ -91,6 +91,7 @@ class Engine:
         self.native = NativeActions()  # the action workers, kept across reloads
         self.midi: mido.Backend | None = None
         self.outputs: OutputPorts | None = None
+        self._output_warnings: set[str] = set()
         self.input: MidiInput | None = None
         self.dispatcher: Dispatcher | None = None
         self.reloads = 0
@@ -168,12 +169,25 @@ class Engine:
         if self.outputs is None:
             return
         for error in self.outputs.open_ahead(sorted(_send_midi_targets(config))):
-            _log.warning("%s; tried again when a mapping sends to it", error.diagnostics())
+            text = error.diagnostics()
+            if text not in self._output_warnings:  # said once a run, not again on each reload
+                self._output_warnings.add(text)
+                _log.warning("%s; tried again when a mapping sends to it", text)
 
     # -- running -----------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Listen until a signal, the end of a replay, or the duration; then shut down."""
+        """Listen until a signal, the end of a replay, or the duration; then shut down. The
+        signals are ours from the start (a Ctrl-C while the ports open is a shutdown like any
+        other) until the shutdown is over."""
+        previous = self._install_signal_handlers()
+        try:
+            self._listen()
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+
+    def _listen(self) -> None:
         source = self.input or self.open_input()
         self._replay_outputs()
         self._open_outputs(self.config)
@@ -187,7 +201,6 @@ class Engine:
             sequence=itertools.count(1),
             native=self.native,
         )
-        self._install_signal_handlers()
         self._start_watcher()
         _log.info(
             "listening on %s with %d plugin(s); Ctrl-C to stop", source.name, len(self.workers)
@@ -215,9 +228,11 @@ class Engine:
         finally:
             self.shutdown(finish_queues=finished_input)
 
-    def _install_signal_handlers(self) -> None:
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """SIGINT and SIGTERM start the shutdown; a second one exits at once. The handlers
+        they had before, to put back (none off the main thread, where none can be set)."""
         if threading.current_thread() is not threading.main_thread():
-            return
+            return {}
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             if not self.stop_requested.is_set():
@@ -227,8 +242,9 @@ class Engine:
             os.write(2, b"error: interrupted again: exiting at once\n")
             os._exit(ExitCode.for_signal(signum))
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, on_signal)
+        return {
+            signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)
+        }
 
     def _watched_files(self) -> set[Path]:
         """What decides the running terms: the config, the grants store and the trust store."""
@@ -294,9 +310,9 @@ class Engine:
         retired = [worker for key, worker in self.workers.items() if workers.get(key) is not worker]
         assert self.dispatcher is not None
         self._say_inactive(config, self.config)
+        self._open_outputs(config)
         self.dispatcher = self.dispatcher.with_config(config, workers)
         self.config, self.workers = config, workers
-        self._open_outputs(config)
         for worker in retired:
             worker.stop()
         if reloaded:

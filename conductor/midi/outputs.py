@@ -1,4 +1,5 @@
-"""Output ports for SendMidi actions: opened on first use, by name or as virtual ports."""
+"""Output ports for SendMidi actions, by name or as virtual ports: `run` opens those its config
+names when it starts (`open_ahead`); one that could not be opened then is tried on each send."""
 
 from __future__ import annotations
 

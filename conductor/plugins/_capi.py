@@ -477,7 +477,10 @@ class HostImports:
             except Interrupted:  # a signal: the guest call ends here, as a trap
                 return _trap_new(b"interrupted", 11) or 0
             except BaseException:  # the last line of defence: handlers catch their own
-                _log.exception("host function %s failed", where)
+                try:
+                    _log.exception("host function %s failed", where)
+                except Interrupted:  # nothing may reach wasmtime, a signal meanwhile neither
+                    return _trap_new(b"interrupted", 11) or 0
                 result = failure
             if has_result:
                 values[0] = result & _U32  # c_int32 stores keep the low 32 bits

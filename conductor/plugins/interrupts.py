@@ -46,12 +46,18 @@ def interruptible(host: PluginHost) -> Iterator[None]:
         if _capi.outside_guest(frame):
             raise Interrupted(signum)
 
+    assert host.poll is not None, "interruptible() needs PluginHost(interruptible=True)"
     previous = {signum: signal.signal(signum, on_signal) for signum in SIGNALS}
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        # Blocked while the old handlers come back: a signal meanwhile goes to them, after.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        try:
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     if host.interrupted is not None:  # it came while no call could raise it
         raise Interrupted(host.interrupted)
 
