@@ -453,3 +453,37 @@ def run_as_if_systemd_booted(code: str, env: dict[str, str]) -> subprocess.Compl
         text=True,
         timeout=60,
     )
+
+
+_LAUNCH_RECORDER = """#!/bin/sh
+# what it was asked to start, and its session: a detached launch has a session of its own
+printf '%s %s\\n' "$1" "$(cut -d' ' -f6 /proc/$$/stat)" >> {log}
+"""
+
+
+class LaunchRecorder:
+    """An application that records what it was started with and in which session, with a
+    desktop entry (`entry_id`, named "Pad Recorder") that starts it with `entry_arg`."""
+
+    def __init__(self, directory: Path, entry_id: str, entry_arg: str) -> None:
+        require("gio", "libglib2.0-bin")
+        self.log = directory / "launched.txt"
+        self.path = directory / "bin" / "conductor-recorder"
+        self.path.parent.mkdir()
+        self.path.write_text(_LAUNCH_RECORDER.format(log=self.log))
+        self.path.chmod(0o755)
+        self.applications = Path(os.environ["XDG_DATA_HOME"]) / "applications"
+        self.applications.mkdir(parents=True)
+        (self.applications / f"{entry_id}.desktop").write_text(
+            f"[Desktop Entry]\nType=Application\nName=Pad Recorder\nExec={self.path} {entry_arg}\n"
+        )
+
+    def recorded(self, count: int) -> list[tuple[str, int]]:
+        """(what it was started with, its session) for each start, once `count` have come."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and (
+            not self.log.exists() or len(self.log.read_text().splitlines()) < count
+        ):
+            time.sleep(0.05)
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return [(line.rsplit(" ", 1)[0], int(line.rsplit(" ", 1)[1])) for line in lines]

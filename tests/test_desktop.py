@@ -22,6 +22,7 @@ from conductor.desktop._backends import Backend, Runner, attempt
 from conductor.desktop.launch import _entry_fields
 from tests.desktop import (
     Desktop,
+    LaunchRecorder,
     Logind,
     XRecorder,
     find_window,
@@ -249,47 +250,21 @@ def test_volume_up_down_set_mute_unmute(desktop: Desktop) -> None:
 
 # -- launching ------------------------------------------------------------------------------
 
-LAUNCH_RECORDER = """#!/bin/sh
-# what it was asked to start, and its session: a detached launch has a session of its own
-printf '%s %s\\n' "$1" "$(cut -d' ' -f6 /proc/$$/stat)" >> {log}
-"""
-
-
-def _recorded(log: Path, count: int) -> list[tuple[str, int]]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and (
-        not log.exists() or len(log.read_text().splitlines()) < count
-    ):
-        time.sleep(0.05)
-    lines = log.read_text().splitlines() if log.exists() else []
-    return [(line.rsplit(" ", 1)[0], int(line.rsplit(" ", 1)[1])) for line in lines]
-
 
 def test_launch_by_desktop_entry_executable_or_path(
     desktop: Desktop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    require("gio", "libglib2.0-bin")
-    log = tmp_path / "launched.txt"
-    recorder = tmp_path / "bin" / "conductor-recorder"
-    recorder.parent.mkdir()
-    recorder.write_text(LAUNCH_RECORDER.format(log=log))
-    recorder.chmod(0o755)
-    applications = Path(os.environ["XDG_DATA_HOME"]) / "applications"
-    applications.mkdir(parents=True)
-    (applications / "org.example.Recorder.desktop").write_text(
-        "[Desktop Entry]\nType=Application\nName=Pad Recorder\n"
-        f"Exec={recorder} started-from-entry\n"
+    recorder = LaunchRecorder(tmp_path, "org.example.Recorder", "started-from-entry")
+    (recorder.applications / "hidden.desktop").write_text(
+        f"[Desktop Entry]\nType=Application\nName=Hidden\nHidden=true\nExec={recorder.path} hidden\n"
     )
-    (applications / "hidden.desktop").write_text(
-        f"[Desktop Entry]\nType=Application\nName=Hidden\nHidden=true\nExec={recorder} hidden\n"
-    )
-    monkeypatch.setenv("PATH", f"{recorder.parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("PATH", f"{recorder.path.parent}:{os.environ['PATH']}")
 
     assert "org.example.Recorder.desktop" in launch("org.example.recorder")
     assert "org.example.Recorder.desktop" in launch("Pad Recorder")  # by its Name
     assert launch("conductor-recorder") == "conductor-recorder"  # on PATH
-    assert launch(str(recorder)) == str(recorder)
-    launched = _recorded(log, 4)
+    assert launch(str(recorder.path)) == str(recorder.path)
+    launched = recorder.recorded(4)
     assert sorted(what for what, _ in launched) == [""] * 2 + ["started-from-entry"] * 2
     assert all(session != os.getsid(0) for _, session in launched)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import threading
 import time
@@ -28,10 +27,9 @@ from conductor.engine.scheduler import Scheduler
 from conductor.midi.events import EventKind, MidiEvent
 from conductor.plugins.runtime import CallResult
 from tests.conftest import Runner
-from tests.desktop import Desktop, XRecorder
+from tests.desktop import Desktop, LaunchRecorder, XRecorder
 from tests.midi_helpers import require
 from tests.plugin_helpers import PLUGINS
-from tests.test_desktop import LAUNCH_RECORDER, _recorded
 
 
 def song(path: Path, notes: list[int], gap_ticks: int = 24) -> Path:
@@ -183,21 +181,11 @@ def test_volume_control_every_operation(
 def test_launch_starts_an_application_by_its_desktop_entry(
     conductor_cli: Runner, tmp_path: Path, desktop: Desktop
 ) -> None:
-    require("gio", "libglib2.0-bin")
-    log = tmp_path / "launched.txt"
-    recorder = tmp_path / "bin" / "conductor-recorder"
-    recorder.parent.mkdir()
-    recorder.write_text(LAUNCH_RECORDER.format(log=log))
-    recorder.chmod(0o755)
-    applications = Path(os.environ["XDG_DATA_HOME"]) / "applications"
-    applications.mkdir(parents=True)
-    (applications / "org.example.Pads.desktop").write_text(
-        f"[Desktop Entry]\nType=Application\nName=Pad Recorder\nExec={recorder} from-entry\n"
-    )
+    recorder = LaunchRecorder(tmp_path, "org.example.Pads", "from-entry")
     config = MODE + mapping(36, 'type = "Launch"\napp = "Pad Recorder"', "tables")
     config += mapping(37, '{ type = "Launch", app = "no-such-application-here" }')
     records, _ = replay(conductor_cli, tmp_path, config, [36, 37])
-    assert [what for what, _ in _recorded(log, 1)] == ["from-entry"]
+    assert [what for what, _ in recorder.recorded(1)] == ["from-entry"]
     launched, missing = (record["results"][0] for record in records)
     assert launched["ok"], launched
     assert launched["plugin"] == "Launch 'Pad Recorder'"
