@@ -72,26 +72,22 @@ class Terminal:
             os.close(self.master)
 
 
+def run_on_a_terminal(config: Path, notes: list[int], gap_ticks: int) -> Terminal:
+    """`conductor run CONFIG` on a pseudo-terminal, replaying these note-ons `gap_ticks` apart."""
+    track = mido.MidiTrack(
+        mido.Message("note_on", note=note, velocity=100, time=gap_ticks) for note in notes
+    )
+    midi = mido.MidiFile()
+    midi.tracks.append(track)
+    song = config.parent / "song.mid"
+    midi.save(song)
+    return Terminal([sys.executable, "-m", "conductor", "run", str(config), "--replay", str(song)])
+
+
 def test_run_on_a_terminal_asks_and_remembers_then_shows_the_live_view(tmp_path: Path) -> None:
     config = tmp_path / "live.toml"
     config.write_text(CONFIG)
-    track = mido.MidiTrack()
-    for note in (60, 61):
-        track.append(mido.Message("note_on", note=note, velocity=100, time=200))
-    midi = mido.MidiFile()
-    midi.tracks.append(track)
-    midi.save(tmp_path / "song.mid")
-    terminal = Terminal(
-        [
-            sys.executable,
-            "-m",
-            "conductor",
-            "run",
-            str(config),
-            "--replay",
-            str(tmp_path / "song.mid"),
-        ]
-    )
+    terminal = run_on_a_terminal(config, [60, 61], gap_ticks=200)
     terminal.read_until("Allow plugin fs_probe to use capability Filesystem (medium risk)?")
     terminal.answer("y\n")
     terminal.read_until("asks for capability Subprocess")  # high risk: the name must be typed
@@ -129,21 +125,7 @@ trigger = {{ Note = {{ note = 60 }} }}
 action = {{ WasmPlugin = {{ path = "{PLUGINS}/terminal_escapes.wasm" }} }}
 """
     )
-    track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=100, time=0)])
-    midi = mido.MidiFile()
-    midi.tracks.append(track)
-    midi.save(tmp_path / "song.mid")
-    terminal = Terminal(
-        [
-            sys.executable,
-            "-m",
-            "conductor",
-            "run",
-            str(config),
-            "--replay",
-            str(tmp_path / "song.mid"),
-        ]
-    )
+    terminal = run_on_a_terminal(config, [60], gap_ticks=0)
     terminal.read_until("plugin calls 1")
     screen = terminal.read_until("forged line")
     assert terminal.close() == 0
